@@ -1,0 +1,1 @@
+"""The Typer CLI: one small module per command; each parses and calls one library function."""

@@ -1,0 +1,29 @@
+"""The record one benchmark run produces. Per-item outcomes are kept for paired statistics."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class BenchmarkResult:
+    """``metrics`` holds the headline numbers (primary first); ``items`` one dict per item with
+    at least ``id`` and ``score`` (a float, 0/1 for pass/fail), in a stable order."""
+
+    benchmark: str
+    metrics: dict[str, float]
+    items: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def primary(self) -> str:
+        return next(iter(self.metrics))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BenchmarkResult:
+        return cls(**data)
