@@ -1,0 +1,148 @@
+"""Tokenised training examples, the length policy, padding and summed response log-probs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from gsil_bench.backend.chat import encode_prompt, encode_response, render_prompt
+from gsil_bench.progress import progress_bar
+
+
+@dataclass
+class TrainExample:
+    """Token ids of one prompt with its demonstration and (optionally) its negative."""
+
+    prompt_ids: list[int]
+    real_ids: list[int]
+    generated_ids: list[int] | None = None
+
+
+@dataclass
+class LengthReport:
+    kept: int = 0
+    prompts_truncated: int = 0
+    responses_truncated: int = 0
+    dropped: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+def fit_lengths(
+    prompt: list[int], response: list[int], *, max_prompt: int, max_length: int
+) -> tuple[list[int], list[int], bool, bool]:
+    """Keep the end of a long prompt (the question is last) and the start of a long response."""
+    prompt_cut = len(prompt) > max_prompt
+    if prompt_cut:
+        prompt = prompt[-max_prompt:]
+    room = max_length - len(prompt)
+    response_cut = len(response) > room
+    return prompt, response[: max(room, 0)], prompt_cut, response_cut
+
+
+def tokenize_pairs(
+    tokenizer,
+    prompts: Sequence[Sequence[dict[str, str]]],
+    reals: Sequence[str],
+    negatives: Sequence[str] | None,
+    *,
+    max_prompt_tokens: int,
+    max_length: int,
+) -> tuple[list[TrainExample], list[int], LengthReport]:
+    """Examples, the indices of the input records they came from, and what the policy did."""
+    report = LengthReport()
+    examples, kept_indices = [], []
+    for i, messages in enumerate(prompts):
+        prompt_ids = encode_prompt(tokenizer, render_prompt(tokenizer, messages))
+        real_ids = encode_response(tokenizer, reals[i])
+        p, real, p_cut, r_cut = fit_lengths(
+            prompt_ids, real_ids, max_prompt=max_prompt_tokens, max_length=max_length
+        )
+        gen = None
+        g_cut = False
+        if negatives is not None:
+            _, gen, _, g_cut = fit_lengths(
+                prompt_ids, encode_response(tokenizer, negatives[i]),
+                max_prompt=max_prompt_tokens, max_length=max_length,
+            )
+        if not real or (gen is not None and not gen):
+            report.dropped += 1
+            continue
+        report.prompts_truncated += p_cut
+        report.responses_truncated += r_cut or g_cut
+        examples.append(TrainExample(p, real, gen))
+        kept_indices.append(i)
+    report.kept = len(examples)
+    return examples, kept_indices, report
+
+
+def collate(
+    examples: Sequence[TrainExample], *, with_generated: bool, pad_id: int
+) -> dict[str, torch.Tensor]:
+    """Right-padded ids of [prompt+real ...] followed by [prompt+generated ...] (one forward
+    pass over both halves), with a mask that is 1 on response tokens only."""
+    sequences = [(e.prompt_ids, e.real_ids) for e in examples]
+    if with_generated:
+        sequences += [(e.prompt_ids, e.generated_ids or []) for e in examples]
+    width = max(len(p) + len(r) for p, r in sequences)
+    input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(sequences), width), dtype=torch.long)
+    response_mask = torch.zeros((len(sequences), width), dtype=torch.bool)
+    for row, (p, r) in enumerate(sequences):
+        n = len(p) + len(r)
+        input_ids[row, :n] = torch.tensor(p + r)
+        attention[row, :n] = 1
+        response_mask[row, len(p) : n] = True
+    return {"input_ids": input_ids, "attention_mask": attention, "response_mask": response_mask}
+
+
+def sequence_logps(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Summed log-probs of the response tokens of each row, and their counts (both (N,)).
+
+    Token t is predicted by the logits at position t-1, so the mask shifts by one; prompt and
+    padding positions contribute nothing (as in both papers' code).
+    """
+    logits = model(
+        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+    ).logits[:, :-1]
+    targets = batch["input_ids"][:, 1:]
+    mask = batch["response_mask"][:, 1:]
+    token_logps = torch.gather(logits.float(), -1, targets.unsqueeze(-1)).squeeze(-1)
+    token_logps = token_logps - torch.logsumexp(logits.float(), dim=-1)
+    token_logps = token_logps.masked_fill(~mask, 0.0)
+    return token_logps.sum(-1), mask.sum(-1)
+
+
+def move(batch: dict[str, torch.Tensor], device) -> dict[str, torch.Tensor]:
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+@torch.no_grad()
+def reference_logps(
+    model, examples: Sequence[TrainExample], *, with_generated: bool, batch_size: int,
+    pad_id: int, description: str = "reference log-probs",
+) -> dict[str, torch.Tensor]:
+    """One pass of the frozen reference over every real (and generated) response."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    real, gen = [], []
+    with progress_bar(len(examples), description) as bar:
+        for start in range(0, len(examples), batch_size):
+            chunk = examples[start : start + batch_size]
+            batch = move(collate(chunk, with_generated=with_generated, pad_id=pad_id), device)
+            logps, _ = sequence_logps(model, batch)
+            real.append(logps[: len(chunk)].cpu())
+            if with_generated:
+                gen.append(logps[len(chunk) :].cpu())
+            bar.advance(0, len(chunk))
+    model.train(was_training)
+    out = {"real": torch.cat(real)}
+    if with_generated:
+        out["generated"] = torch.cat(gen)
+    return out
+
+

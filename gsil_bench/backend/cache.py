@@ -1,0 +1,57 @@
+"""A content-keyed disk cache for the costly stages (base model, generations, reference
+log-probs). Keys hash everything the output depends on, including a per-stage code version;
+entries are written to a temporary folder and renamed into place, so a half-written entry is
+never read, and concurrent writers of the same key simply race to an identical result."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+# Bump a stage's version when its code changes what it produces.
+STAGE_VERSIONS = {"base": 1, "generated": 1, "reference": 1}
+
+
+def content_key(stage: str, inputs: dict[str, Any]) -> str:
+    payload = json.dumps(
+        {"stage": stage, "version": STAGE_VERSIONS.get(stage, 1), "inputs": inputs},
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+
+class DiskCache:
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def path(self, stage: str, key: str) -> Path:
+        return self.root / stage / key
+
+    def get(self, stage: str, key: str) -> Path | None:
+        path = self.path(stage, key)
+        return path if (path / "COMPLETE").exists() else None
+
+    def put(self, stage: str, key: str, write: Callable[[Path], None], meta: dict) -> Path:
+        """Run ``write(tmp_dir)`` and atomically publish the folder as the entry."""
+        final = self.path(stage, key)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=final.parent))
+        try:
+            write(tmp)
+            (tmp / "COMPLETE").write_text(json.dumps(meta, sort_keys=True, default=str))
+            try:
+                os.replace(tmp, final)
+            except OSError:  # another writer got there first; its entry is identical
+                if self.get(stage, key) is None:
+                    raise
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        return final

@@ -1,0 +1,253 @@
+"""The one training loop every loss shares.
+
+Per optimizer step: micro-batches of real (+ generated) responses in one concatenated forward,
+summed response log-probs, ``loss_fn(LogpBatch, **hparams).loss.mean()``, gradient
+accumulation, clipping, a scheduler step. Batch order is a pure function of (seed, epoch,
+step), so a run resumed from a checkpoint replays exactly the batches an uninterrupted run
+would have seen; under ``accelerate launch`` each process takes its slice of every global batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+
+from gsil_bench.backend.batches import TrainExample, collate, move, sequence_logps
+from gsil_bench.config import OptimConfig
+from gsil_bench.errors import NonFiniteLossError, UserError
+from gsil_bench.progress import progress_bar
+from gsil_bench.types import LogpBatch, LossSpec
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    seconds: float
+    tokens: int
+    resumed_from: int
+    log_path: Path
+    history: list[dict] = field(default_factory=list)
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+def make_accelerator(mixed_precision: str) -> Accelerator:
+    if mixed_precision == "auto":
+        gpu_bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+        mixed_precision = "bf16" if gpu_bf16 else "no"
+    return Accelerator(mixed_precision=mixed_precision)
+
+
+def _optimizer(model, optim: OptimConfig) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if optim.optimizer == "rmsprop":  # the GSIL release's choice
+        return torch.optim.RMSprop(params, lr=optim.lr, weight_decay=optim.weight_decay)
+    return torch.optim.AdamW(params, lr=optim.lr, weight_decay=optim.weight_decay)
+
+
+def lr_factor(step: int, total: int, optim: OptimConfig) -> float:
+    """Linear warmup, then constant / linear decay to 0 / cosine over the remaining steps.
+
+    With ``decay_steps`` set, "linear" holds the peak and decays over the last decay_steps
+    only (warmup-stable-decay), which is how the tiny base model is annealed.
+    """
+    warmup = int(round(optim.warmup_ratio * total))
+    if step < warmup:
+        return (step + 1) / (warmup + 1)
+    if optim.schedule == "constant":
+        return 1.0
+    decay_start = warmup if optim.decay_steps is None else max(warmup, total - optim.decay_steps)
+    if step < decay_start:
+        return 1.0
+    progress = (step - decay_start) / max(1, total - decay_start)
+    if optim.schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+    return max(0.0, 1.0 - progress)
+
+
+def plan_steps(n_examples: int, global_batch: int, optim: OptimConfig) -> int:
+    steps_per_epoch = n_examples // global_batch
+    if steps_per_epoch == 0:
+        raise UserError(
+            f"{n_examples} training examples are fewer than one global batch ({global_batch}); "
+            "lower optim.batch_size or optim.grad_accum"
+        )
+    total = max(1, int(optim.epochs * steps_per_epoch))
+    return min(total, optim.max_steps) if optim.max_steps else total
+
+
+def batch_indices(n: int, step: int, global_batch: int, seed: int) -> torch.Tensor:
+    """Indices of the global batch of ``step``: a seeded permutation per epoch."""
+    per_epoch = n // global_batch
+    epoch, offset = divmod(step, per_epoch)
+    generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    perm = torch.randperm(n, generator=generator)
+    return perm[offset * global_batch : (offset + 1) * global_batch]
+
+
+def _logp_batch(policy: torch.Tensor, counts: torch.Tensor, b: int, ref, idx, with_gen: bool):
+    fields = {"policy_real": policy[:b], "real_tokens": counts[:b].to(policy.dtype)}
+    if with_gen:
+        fields["policy_generated"] = policy[b:]
+        fields["generated_tokens"] = counts[b:].to(policy.dtype)
+    if ref is not None:
+        fields["ref_real"] = ref["real"][idx].to(policy.device, policy.dtype)
+        if with_gen:
+            fields["ref_generated"] = ref["generated"][idx].to(policy.device, policy.dtype)
+    return LogpBatch(**fields)
+
+
+def _check_finite(loss: torch.Tensor, spec: LossSpec, step: int, batch: LogpBatch) -> None:
+    if torch.isfinite(loss).all():
+        return
+    parts = [f"loss={loss.detach().float().mean().item():.4g}"]
+    for name in ("policy_real", "policy_generated", "ref_real", "ref_generated"):
+        value = getattr(batch, name)
+        if value is not None:
+            parts.append(f"{name} mean={value.detach().float().mean().item():.4g}")
+    raise NonFiniteLossError(
+        f"loss {spec.name!r} became non-finite at step {step}: {', '.join(parts)}; "
+        "lower beta or the learning rate"
+    )
+
+
+class Checkpointer:
+    """Keeps the latest resumable state under ``<dir>/checkpoint`` (written atomically)."""
+
+    def __init__(self, directory: Path, accelerator: Accelerator):
+        self.dir = directory
+        self.latest = directory / "checkpoint"
+        self.accelerator = accelerator
+
+    def load(self) -> int:
+        state = self.latest / "trainer_state.json"
+        if not state.exists():
+            return 0
+        self.accelerator.load_state(str(self.latest))
+        return int(json.loads(state.read_text())["step"])
+
+    def save(self, step: int) -> None:
+        tmp = self.dir / f".checkpoint-{step}.tmp"
+        self.accelerator.wait_for_everyone()
+        self.accelerator.save_state(str(tmp))
+        if self.accelerator.is_main_process:
+            (tmp / "trainer_state.json").write_text(json.dumps({"step": step}))
+            old = self.dir / ".checkpoint-old"
+            if self.latest.exists():
+                os.replace(self.latest, old)
+            os.replace(tmp, self.latest)
+            shutil.rmtree(old, ignore_errors=True)
+        self.accelerator.wait_for_everyone()
+
+
+def _read_log(path: Path, upto: int) -> list[dict]:
+    if not path.exists():
+        return []
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in rows if r["step"] <= upto]
+
+
+def train(
+    model,
+    examples: list[TrainExample],
+    *,
+    loss: LossSpec,
+    hparams: dict,
+    optim: OptimConfig,
+    seed: int,
+    run_dir: Path,
+    pad_id: int,
+    reference: dict[str, torch.Tensor] | None = None,
+    description: str = "training",
+) -> TrainResult:
+    """Train ``model`` in place; resumes from ``run_dir/checkpoint`` when one exists."""
+    accelerator = make_accelerator(optim.mixed_precision)
+    with_gen = loss.needs_generated
+    if loss.needs_reference and reference is None:
+        raise ValueError(f"loss {loss.name!r} needs reference log-probs")
+    world, rank = accelerator.num_processes, accelerator.process_index
+    micro = optim.batch_size
+    global_batch = micro * optim.grad_accum * world
+    total = plan_steps(len(examples), global_batch, optim)
+
+    torch.manual_seed(seed)
+    optimizer = _optimizer(model, optim)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, total, optim)
+    )
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    model.train()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    checkpointer = Checkpointer(run_dir, accelerator)
+    start = checkpointer.load()
+    log_path = run_dir / "train_log.jsonl"
+    history = _read_log(log_path, start)
+    if accelerator.is_main_process:  # drop rows logged after the checkpoint we resume from
+        log_path.write_text("".join(json.dumps(r) + "\n" for r in history))
+
+    tokens, began = 0, time.perf_counter()
+    with progress_bar(total, description, enabled=accelerator.is_main_process) as bar:
+        bar.update(0, completed=start)
+        for step in range(start, total):
+            step_began = time.perf_counter()
+            global_idx = batch_indices(len(examples), step, global_batch, seed)
+            sums: dict[str, float] = {}
+            step_tokens = 0
+            optimizer.zero_grad(set_to_none=True)
+            for m in range(optim.grad_accum):
+                lo = (m * world + rank) * micro
+                idx = global_idx[lo : lo + micro]
+                chunk = [examples[i] for i in idx.tolist()]
+                batch = move(collate(chunk, with_generated=with_gen, pad_id=pad_id),
+                             accelerator.device)
+                step_tokens += int(batch["attention_mask"].sum())
+                sync = m == optim.grad_accum - 1
+                ctx = contextlib.nullcontext() if sync else accelerator.no_sync(model)
+                with ctx, accelerator.autocast():
+                    policy, counts = sequence_logps(model, batch)
+                    logp = _logp_batch(policy, counts, len(chunk), reference, idx, with_gen)
+                    out = loss.fn(logp, **hparams)
+                    _check_finite(out.loss, loss, step + 1, logp)
+                    accelerator.backward(out.loss.mean() / optim.grad_accum)
+                sums["loss"] = sums.get("loss", 0.0) + out.loss.detach().mean().item()
+                for key, value in out.metrics.items():
+                    sums[key] = sums.get(key, 0.0) + value.detach().float().mean().item()
+            grad_norm = _clip(accelerator, model, optim.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            tokens += step_tokens * world
+            elapsed = time.perf_counter() - step_began
+            row = {"step": step + 1, **{k: v / optim.grad_accum for k, v in sums.items()}}
+            row.update(grad_norm=grad_norm, lr=scheduler.get_last_lr()[0],
+                       tokens_per_s=step_tokens * world / max(elapsed, 1e-9))
+            history.append(row)
+            if accelerator.is_main_process:
+                with log_path.open("a") as fh:
+                    fh.write(json.dumps(row) + "\n")
+            bar.update(0, advance=1, status=f"loss {row['loss']:.4f}")
+            if (step + 1) % optim.checkpoint_every == 0 and step + 1 < total:
+                checkpointer.save(step + 1)
+    seconds = time.perf_counter() - began
+    return TrainResult(total, seconds, tokens, start, log_path, history)
+
+
+def _clip(accelerator: Accelerator, model, max_norm: float | None) -> float:
+    if max_norm is None:
+        norms = [p.grad.detach().norm() for p in model.parameters() if p.grad is not None]
+        return float(torch.stack(norms).norm()) if norms else 0.0
+    return float(accelerator.clip_grad_norm_(model.parameters(), max_norm))
+
+
+def unwrap(accelerator_model):
+    return getattr(accelerator_model, "module", accelerator_model)

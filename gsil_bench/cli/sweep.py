@@ -1,0 +1,55 @@
+"""`gsil-bench sweep [SWEEP_FILE] [--trials N] [--workers N] [--storage URL]`: the main job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+DEFAULT_SWEEP = "quickstart"
+
+
+def resolve_sweep_file(name: str) -> Path:
+    """A path, or the name of a shipped sweep (sweeps/<name>.yaml, also inside the package)."""
+    from gsil_bench.errors import UserError
+
+    path = Path(name)
+    if path.is_file():
+        return path
+    from importlib.resources import files
+
+    filename = f"{name.removesuffix('.yaml')}.yaml"
+    if (Path("sweeps") / filename).is_file():
+        return Path("sweeps") / filename
+    shipped = files("gsil_bench.sweeps") / filename
+    if shipped.is_file():
+        return Path(str(shipped))
+    raise UserError(f"sweep file {name} not found (give a path or a name from sweeps/)")
+
+
+def sweep_command(
+    sweep_file: str = typer.Argument(DEFAULT_SWEEP, help="Sweep YAML or a shipped sweep name."),
+    trials: int = typer.Option(None, help="Trial budget (TPE/random sweeps)."),
+    workers: int = typer.Option(1, min=1, help="Local worker processes sharing the study."),
+    storage: str = typer.Option(None, help="Optuna RDB URL shared by several machines."),
+    results_dir: Path = typer.Option(Path("results"), help="Tables, plots, records."),
+    runs_dir: Path = typer.Option(Path("runs/sweeps"), help="Checkpoints and models."),
+) -> None:
+    """Run (or resume) a sweep, then write its comparison table and plots."""
+    from gsil_bench.sweep import run_sweep
+    from gsil_bench.sweep_live import LiveView
+
+    path = resolve_sweep_file(sweep_file)
+    console = Console()
+    with LiveView(console) as live:
+        out = run_sweep(path, results_dir=results_dir, runs_dir=runs_dir, storage_url=storage,
+                        workers=workers, trials=trials, live=live.update)
+    table = out / "table.md"
+    if table.exists():
+        console.print(table.read_text())
+    console.print(f"results: {out}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("sweep")(sweep_command)

@@ -1,0 +1,54 @@
+"""`gsil-bench train [CONFIG] [--set key=value ...]`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gsil_bench.errors import NonFiniteLossError, UserError
+
+
+def summarize(record: dict, console: Console) -> None:
+    rounds = record["rounds"]
+    last = record["trajectory"]
+    console.print(f"[bold green]done[/] {record['loss']} seed {record['seed']}")
+    console.print(f"  model:  {record['model_path']}")
+    console.print(f"  log:    {rounds[-1]['log'] if rounds else '-'}")
+    console.print(f"  record: {Path(record['output_dir']) / 'result.json'}")
+    if last:
+        first, final = last[0], last[-1]
+        keys = [k for k in ("loss", "reward/real", "reward/generated", "reward/accuracy")
+                if k in final]
+        console.print("  " + ", ".join(f"{k} {first[k]:.3f} -> {final[k]:.3f}" for k in keys))
+    timings = record["timings"]
+    console.print("  time:   " + ", ".join(f"{k[:-2]} {v:.1f}s" for k, v in timings.items()))
+    benchmarks = record.get("benchmarks") or {}
+    if benchmarks:
+        table = Table("benchmark", "metric", "value")
+        for name, result in benchmarks.items():
+            metric, value = next(iter(result["metrics"].items()))
+            table.add_row(name, metric, f"{value:.3f}")
+        console.print(table)
+
+
+def train_command(
+    config: Path = typer.Argument(None, help="Run config YAML; omit for the embedded default."),
+    set_: list[str] = typer.Option([], "--set", help="Override a key: --set optim.lr=1e-4"),
+) -> None:
+    """Train one loss on one dataset (default: the tiny base model on the mini suite)."""
+    from gsil_bench.config import load_config
+    from gsil_bench.pipeline import run_experiment
+
+    run_config = load_config(config, set_)
+    try:
+        record = run_experiment(run_config)
+    except NonFiniteLossError as exc:
+        raise UserError(str(exc)) from None
+    summarize(record, Console())
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train_command)

@@ -1,0 +1,228 @@
+"""The typed run config: YAML files, ``--set key=value`` overrides and validation on load.
+
+Every section is a frozen pydantic model that forbids unknown keys, so a typo is an error
+naming the key (and the file) rather than a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from gsil_bench.data.minisuite import MiniSuiteConfig
+from gsil_bench.data.transforms import DataQualityConfig
+from gsil_bench.errors import UserError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TinyModelConfig(_Section):
+    """The in-process base model: a tokenizer trained on the mini suite and a small Llama,
+    first trained by SFT on the base split (it plays zephyr-7b-sft-full's role)."""
+
+    vocab_size: int = 512
+    hidden_size: int = 128
+    num_layers: int = 4
+    num_heads: int = 4
+    intermediate_size: int = 384
+    max_positions: int = 512
+    base_steps: int = 500
+    base_decay_steps: int = 150  # linear decay at the end: an un-annealed base swamps any loss
+    base_lr: float = 2e-3
+    base_batch_size: int = 32
+
+
+class ModelConfig(_Section):
+    """``name: tiny`` builds the embedded model; anything else is an HF path or Hub name."""
+
+    name: str = "tiny"
+    tiny: TinyModelConfig = TinyModelConfig()
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    trust_remote_code: bool = False
+
+
+class DataConfig(_Section):
+    """Where demonstrations come from, their quality transforms and the length policy."""
+
+    source: str = "mini"  # "mini", a .jsonl/.parquet path or folder, or a Hub dataset name
+    config_name: str | None = None
+    split: str = "train"
+    limit: int | None = Field(default=None, ge=1)
+    mini: MiniSuiteConfig = MiniSuiteConfig()
+    quality: DataQualityConfig = DataQualityConfig()
+    # "generated": self-generated negatives (GSIL, SPIN); "rejected": the data's own rejected
+    # responses (DPO-style), for losses that need a negative.
+    negatives: Literal["generated", "rejected"] = "generated"
+    drop_identical: bool = False  # drop pairs whose negative equals the demonstration
+    max_prompt_tokens: int = Field(default=256, ge=1)
+    max_length: int = Field(default=512, ge=2)
+
+
+class LossConfig(_Section):
+    name: str = "gsil-logistic"
+    params: dict[str, float] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known_loss_and_params(self) -> LossConfig:
+        from gsil_bench.registry import validate_hparams
+
+        validate_hparams(self.name, self.params)
+        return self
+
+
+class OptimConfig(_Section):
+    optimizer: Literal["adamw", "rmsprop"] = "adamw"
+    lr: float = Field(default=1e-4, gt=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    batch_size: int = Field(default=32, ge=1)  # per process, per micro-step
+    grad_accum: int = Field(default=1, ge=1)
+    epochs: float = Field(default=1.0, gt=0)
+    max_steps: int | None = Field(default=None, ge=1)
+    schedule: Literal["linear", "constant", "cosine"] = "linear"
+    warmup_ratio: float = Field(default=0.1, ge=0, le=1)
+    # "linear" with decay_steps holds the peak and decays over the last decay_steps only.
+    decay_steps: int | None = Field(default=None, ge=1)
+    max_grad_norm: float | None = 1.0
+    mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
+    checkpoint_every: int = Field(default=50, ge=1)
+
+
+class GenerationConfig(_Section):
+    """Self-generation of negatives; greedy by default as in both papers."""
+
+    max_new_tokens: int = Field(default=128, ge=1)
+    do_sample: bool = False
+    temperature: float = Field(default=1.0, gt=0)
+    top_p: float = Field(default=1.0, gt=0, le=1)
+    batch_size: int = Field(default=64, ge=1)
+    backend: Literal["hf", "vllm"] = "hf"
+    # SPIN's release trains round t on round t's generations plus those of round t-1.
+    mix_previous_rounds: bool = False
+
+
+class EvalConfig(_Section):
+    suites: list[str] = Field(default_factory=lambda: ["mini"])
+    limit: int | None = Field(default=None, ge=1)
+    max_new_tokens: int = Field(default=160, ge=1)
+    batch_size: int = Field(default=64, ge=1)
+    judge: str | None = None  # judge spec for MT-Bench / HH (see gsil_bench.evaluation.judges)
+
+
+class RunConfig(_Section):
+    model: ModelConfig = ModelConfig()
+    data: DataConfig = DataConfig()
+    loss: LossConfig = LossConfig()
+    optim: OptimConfig = OptimConfig()
+    generation: GenerationConfig = GenerationConfig()
+    eval: EvalConfig = EvalConfig()
+    iterations: int = Field(default=1, ge=1)
+    seed: int = 0
+    output_dir: str = "runs/{loss}-seed{seed}"
+    cache_dir: str = ".gsil-cache"
+
+    def resolved_output_dir(self) -> Path:
+        return Path(self.output_dir.format(loss=self.loss.name, seed=self.seed))
+
+    def fingerprint(self) -> str:
+        """Hash of everything that determines the run's result (not where it is written)."""
+        payload = self.model_dump(mode="json", exclude={"output_dir", "cache_dir"})
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    node = tree
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise UserError(f"--set {dotted}: {part!r} is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def parse_overrides(overrides: list[str]) -> list[tuple[str, Any]]:
+    """``key=value`` pairs; values are parsed as YAML (numbers, booleans, lists)."""
+    pairs = []
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--set {item!r}: expected key=value, e.g. optim.lr=1e-4")
+        pairs.append((key.strip(), yaml.safe_load(raw) if raw.strip() else None))
+    return pairs
+
+
+def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)
+
+
+def format_validation_error(
+    exc: ValidationError, source: str, model: type[BaseModel] = RunConfig
+) -> str:
+    """One line per problem: '<source>: key a.b: what was expected'."""
+    lines = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        key = ".".join(str(p) for p in loc) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            close = difflib.get_close_matches(str(loc[-1]), _known_keys(model, loc), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            lines.append(f"{source}: unknown key {key!r}{hint}")
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            lines.append(f"{source}: key {key!r}: {msg}")
+    return "; ".join(lines)
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise UserError(f"config file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise UserError(f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a mapping of config sections at the top level")
+    return data
+
+
+def build_config(tree: dict[str, Any], source: str) -> RunConfig:
+    try:
+        return RunConfig.model_validate(tree)
+    except ValidationError as exc:
+        raise UserError(format_validation_error(exc, source)) from None
+    except UserError as exc:  # raised inside a validator (unknown loss / hyperparameter)
+        raise UserError(f"{source}: {exc}") from None
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
+    """The run config from ``path`` (or the embedded default) with ``key=value`` overrides."""
+    tree: dict[str, Any] = read_yaml(Path(path)) if path else {}
+    for key, value in parse_overrides(overrides or []):
+        _set_dotted(tree, key, value)
+    source = str(path) if path else "default config"
+    if overrides:
+        source += " with --set " + " ".join(overrides)
+    return build_config(tree, source)
+
+
+def config_to_yaml(config: RunConfig) -> str:
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
