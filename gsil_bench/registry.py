@@ -74,12 +74,12 @@ def register_loss(
         target = _target_of(fn)
         builtin_target = BUILTINS.get(name)
         if builtin_target is not None and builtin_target != target:
-            raise ValueError(
+            raise UserError(
                 f"loss name {name!r} is a built-in ({builtin_target}); {target} cannot reuse it"
             )
         existing = _REGISTERED.get(name)
         if existing is not None and existing.target != target:
-            raise ValueError(f"loss name {name!r} is already registered by {existing.target}")
+            raise UserError(f"loss name {name!r} is already registered by {existing.target}")
         doc = inspect.getdoc(fn) or ""
         spec = LossSpec(
             name=name,

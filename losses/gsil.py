@@ -1,0 +1,155 @@
+"""GSIL: imitation learning as pointwise density-ratio estimation.
+
+Xiao et al. 2024 (GSIL), EMNLP 2024, arXiv 2410.10093. Each demonstration ("real") is class
++1 and each response the model generated itself ("generated") is class -1. The classifier's
+logit is the policy's own log-ratio to the reference,
+
+    z = beta * (log pi(y|x) - log pi_ref(y|x)) + shift,
+
+so fitting the classifier moves the policy. Each choice of classification loss (one Bregman
+divergence each) gives one member of the family; the six below are gsil-bench's built-ins.
+Notation: r_w = policy_real - ref_real, r_l = policy_generated - ref_generated,
+z_w = beta*r_w + shift, z_l = beta*r_l + shift, s = sigmoid.
+
+Metrics, shared by every loss with a reference (the baselines import the helpers below so the
+names mean the same thing everywhere), each detached with shape (B,):
+
+- ``reward/real``      beta * r_w  (the implicit reward of the demonstration; no shift)
+- ``reward/generated`` beta * r_l
+- ``reward/margin``    reward/real - reward/generated
+- ``reward/accuracy``  1.0 where r_w > r_l, else 0.0
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from gsil_bench.registry import register_loss
+from gsil_bench.types import LogpBatch, LossOutput
+
+
+def required(value: Tensor | None, field: str, loss: str) -> Tensor:
+    """``value``, or a clear error naming the loss and the missing LogpBatch field."""
+    # The backend fills fields from the loss's metadata; a None here is a caller bug, and
+    # "NoneType has no attribute" would hide which loss asked for what.
+    if value is None:
+        raise ValueError(f"loss {loss!r} needs LogpBatch.{field}, which is None")
+    return value
+
+
+def log_ratios(batch: LogpBatch, loss: str) -> tuple[Tensor, Tensor]:
+    """(r_w, r_l): policy minus reference summed log-probs of the real and generated responses."""
+    r_w = batch.policy_real - required(batch.ref_real, "ref_real", loss)
+    policy_generated = required(batch.policy_generated, "policy_generated", loss)
+    r_l = policy_generated - required(batch.ref_generated, "ref_generated", loss)
+    return r_w, r_l
+
+
+def reward_metrics(
+    reward_real: Tensor, reward_generated: Tensor, real_wins: Tensor
+) -> dict[str, Tensor]:
+    """The shared ``reward/*`` metrics, detached, shape (B,).
+
+    ``real_wins`` is where the demonstration beats the generated response; it is passed in
+    rather than derived from the rewards so that it does not flip with the sign of beta.
+    """
+    reward_real = reward_real.detach()
+    reward_generated = reward_generated.detach()
+    return {
+        "reward/real": reward_real,
+        "reward/generated": reward_generated,
+        "reward/margin": reward_real - reward_generated,
+        "reward/accuracy": real_wins.detach().to(reward_real.dtype),
+    }
+
+
+def reference_reward_metrics(r_w: Tensor, r_l: Tensor, beta: float) -> dict[str, Tensor]:
+    """``reward/*`` metrics of a loss with a reference: the reward is beta * log-ratio."""
+    return reward_metrics(beta * r_w, beta * r_l, r_w > r_l)
+
+
+def _classifier_logits(
+    batch: LogpBatch, loss: str, beta: float, shift: float
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(r_w, r_l, z_w, z_l): log-ratios and the GSIL classifier logits z = beta*r + shift."""
+    r_w, r_l = log_ratios(batch, loss)
+    return r_w, r_l, beta * r_w + shift, beta * r_l + shift
+
+
+@register_loss("gsil-logistic", needs_reference=True, needs_generated=True)
+def gsil_logistic(batch: LogpBatch, *, beta: float = 0.1, shift: float = 0.0) -> LossOutput:
+    """GSIL, logistic loss: -log s(z_w) - log s(-z_l).
+
+    Xiao et al. 2024, arXiv 2410.10093: the Bernoulli log-loss of the real-vs-generated
+    classifier with logit z = beta * log(pi/pi_ref) + shift. ``-logsigmoid`` is the exact,
+    overflow-free form of -log s(.).
+    """
+    r_w, r_l, z_w, z_l = _classifier_logits(batch, "gsil-logistic", beta, shift)
+    loss = -F.logsigmoid(z_w) - F.logsigmoid(-z_l)
+    return LossOutput(loss, reference_reward_metrics(r_w, r_l, beta))
+
+
+@register_loss("gsil-brier", needs_reference=True, needs_generated=True)
+def gsil_brier(batch: LogpBatch, *, beta: float = 0.1, shift: float = 0.0) -> LossOutput:
+    """GSIL, Brier (squared) loss: (1 - s(z_w))**2 + s(z_l)**2.
+
+    Xiao et al. 2024, arXiv 2410.10093: squared error of the classifier probability s(z)
+    against the labels 1 (real) and 0 (generated). 1 - s(z_w) is computed as s(-z_w), the
+    same value without cancellation when s(z_w) is close to 1.
+    """
+    r_w, r_l, z_w, z_l = _classifier_logits(batch, "gsil-brier", beta, shift)
+    loss = torch.sigmoid(-z_w) ** 2 + torch.sigmoid(z_l) ** 2
+    return LossOutput(loss, reference_reward_metrics(r_w, r_l, beta))
+
+
+@register_loss("gsil-hinge", needs_reference=True, needs_generated=True)
+def gsil_hinge(batch: LogpBatch, *, beta: float = 0.1, shift: float = 0.0) -> LossOutput:
+    """GSIL, hinge loss: relu(1 - z_w) + relu(1 + z_l).
+
+    Xiao et al. 2024, arXiv 2410.10093: the SVM margin loss with labels +1 (real) and -1
+    (generated); responses classified with margin 1 give no gradient.
+    """
+    r_w, r_l, z_w, z_l = _classifier_logits(batch, "gsil-hinge", beta, shift)
+    loss = F.relu(1 - z_w) + F.relu(1 + z_l)
+    return LossOutput(loss, reference_reward_metrics(r_w, r_l, beta))
+
+
+@register_loss("gsil-kliep", needs_reference=True, needs_generated=True)
+def gsil_kliep(batch: LogpBatch, *, beta: float = 0.1, shift: float = 0.0) -> LossOutput:
+    """GSIL, KLIEP loss: -z_w + exp(z_l).
+
+    Xiao et al. 2024, arXiv 2410.10093: KL importance estimation with density ratio
+    exp(z): -log ratio on real responses plus ratio on generated ones. exp(z_l) is kept as
+    written; the training loop fails a run whose loss overflows.
+    """
+    r_w, r_l, z_w, z_l = _classifier_logits(batch, "gsil-kliep", beta, shift)
+    loss = -z_w + torch.exp(z_l)
+    return LossOutput(loss, reference_reward_metrics(r_w, r_l, beta))
+
+
+@register_loss("gsil-lsif", needs_reference=True, needs_generated=True)
+def gsil_lsif(batch: LogpBatch, *, beta: float = 0.1, shift: float = 0.0) -> LossOutput:
+    """GSIL, LSIF loss: -exp(z_w) + exp(2*z_l)/2.
+
+    Xiao et al. 2024, arXiv 2410.10093: least-squares importance fitting with density ratio
+    exp(z): -ratio on real responses plus ratio**2 / 2 on generated ones. Unbounded below in
+    z_w, and the exps are kept as written (the training loop guards overflow).
+    """
+    r_w, r_l, z_w, z_l = _classifier_logits(batch, "gsil-lsif", beta, shift)
+    loss = -torch.exp(z_w) + torch.exp(2 * z_l) / 2
+    return LossOutput(loss, reference_reward_metrics(r_w, r_l, beta))
+
+
+@register_loss("gsil-exponential", needs_reference=True, needs_generated=True)
+def gsil_exponential(batch: LogpBatch, *, beta: float = 0.1, shift: float = 0.0) -> LossOutput:
+    """GSIL, exponential loss: exp(-z_w) + exp(z_l).
+
+    Xiao et al. 2024, arXiv 2410.10093: the AdaBoost loss exp(-label * z) with labels +1
+    (real) and -1 (generated); the exps are kept as written (the training loop guards
+    overflow).
+    """
+    r_w, r_l, z_w, z_l = _classifier_logits(batch, "gsil-exponential", beta, shift)
+    loss = torch.exp(-z_w) + torch.exp(z_l)
+    return LossOutput(loss, reference_reward_metrics(r_w, r_l, beta))
