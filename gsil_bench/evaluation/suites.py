@@ -66,10 +66,17 @@ def _paper(name: str, model, tokenizer, cfg: EvalConfig) -> BenchmarkResult:
     if name == "mt-bench":
         from gsil_bench.evaluation.mtbench import run_mtbench
 
-        return run_mtbench(model, tokenizer, _judge(cfg, name), limit=cfg.limit)
+        return run_mtbench(
+            model, tokenizer, _judge(cfg, name), questions_source=cfg.mtbench_questions,
+            judge_prompts=cfg.judge_prompts, references=cfg.mtbench_references,
+            limit=cfg.limit, batch_size=cfg.batch_size,
+        )
     from gsil_bench.evaluation.hh_safety import run_hh_safety
 
-    return run_hh_safety(model, tokenizer, _judge(cfg, name), limit=cfg.limit)
+    return run_hh_safety(
+        model, tokenizer, _judge(cfg, name), source=cfg.hh_source,
+        judge_prompts=cfg.judge_prompts, limit=cfg.limit, batch_size=cfg.batch_size,
+    )
 
 
 def evaluate_model(model, tokenizer, cfg: EvalConfig, *, suite: Any = None) -> dict[str, BenchmarkResult]:
@@ -81,11 +88,14 @@ def evaluate_model(model, tokenizer, cfg: EvalConfig, *, suite: Any = None) -> d
             results.update(_mini(model, tokenizer, cfg, suite))
             continue
         if name in PAPER_SUITES:
-            result = _paper(name, model, tokenizer, cfg)
+            produced = [_paper(name, model, tokenizer, cfg)]
         else:
             from gsil_bench.evaluation.lmeval_bridge import run_lmeval
 
-            result = run_lmeval(model, tokenizer, name, limit=cfg.limit)
-        result.seconds = result.seconds or time.perf_counter() - began
-        results[result.benchmark] = result
+            produced = run_lmeval(model, tokenizer, name, limit=cfg.limit,
+                                  include_path=cfg.lmeval_include_path,
+                                  batch_size=cfg.batch_size)
+        for result in produced:
+            result.seconds = result.seconds or time.perf_counter() - began
+            results[result.benchmark] = result
     return results
