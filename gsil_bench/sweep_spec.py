@@ -133,6 +133,10 @@ def run_config_for(spec: SweepSpec, method: Method, values: dict[str, Any], seed
                    source: str) -> RunConfig:
     """The run config of one (method, values, seed); validation errors name the file."""
     tree = copy.deepcopy(spec.base)
+    base_loss = tree.get("loss") or {}
+    if base_loss.get("name", method.loss) != method.loss:
+        # The base's loss hyperparameters belong to the base's loss, not to this method's.
+        tree["loss"] = {}
     _set_dotted(tree, "loss.name", method.loss)
     for key, value in {**method.params, **values}.items():
         _set_dotted(tree, key, value)
