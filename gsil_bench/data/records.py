@@ -1,0 +1,66 @@
+"""The one record type every loader, transform and stage of the pipeline passes around."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+Message = dict[str, str]
+ROLES = ("system", "user", "assistant")
+
+
+@dataclass
+class Demonstration:
+    """One prompt and the response a demonstrator gave to it.
+
+    ``prompt`` is a list of chat messages ending with a user turn (earlier turns may hold a
+    whole conversation); ``response`` is the demonstration, the "real" sample of GSIL and
+    SPIN. ``rejected`` is a lower-quality response where the data has one (preference data,
+    or the mini suite's deliberately flawed answers); it feeds the ``swap_rejected``
+    data-quality ablation and DPO-style comparisons. ``meta`` records where the record came
+    from (``source`` as "file:line", ``format``, ``domain``, ...).
+    """
+
+    prompt: list[Message]
+    response: str
+    rejected: str | None = None
+    id: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Loaders turn bad user data into UserError before this point; reaching here with a
+        # malformed record is a bug in the calling code, hence ValueError.
+        if not self.prompt or self.prompt[-1].get("role") != "user":
+            raise ValueError(f"Demonstration {self.id!r}: prompt must end with a user turn")
+        if not isinstance(self.response, str):
+            raise ValueError(f"Demonstration {self.id!r}: response must be a string")
+
+    def to_record(self) -> dict[str, Any]:
+        """A JSON-ready dict in the ``{"prompt", "response", ...}`` format the loader reads."""
+        record: dict[str, Any] = {
+            "id": self.id,
+            "prompt": [dict(m) for m in self.prompt],
+            "response": self.response,
+        }
+        if self.rejected is not None:
+            record["rejected"] = self.rejected
+        if self.meta:
+            record["meta"] = dict(self.meta)
+        return record
+
+
+def demonstrations_fingerprint(demos: Iterable[Demonstration]) -> str:
+    """sha256 over the content of ``demos`` in order (prompt, response, rejected, id).
+
+    ``meta`` is left out on purpose: it says where a record came from, not what a model is
+    trained on, so moving a file must not invalidate the generation and log-prob caches.
+    """
+    digest = hashlib.sha256()
+    for demo in demos:
+        content = [demo.id, demo.prompt, demo.response, demo.rejected]
+        digest.update(json.dumps(content, sort_keys=True, ensure_ascii=False).encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
