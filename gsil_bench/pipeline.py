@@ -257,6 +257,11 @@ def run_experiment(config: RunConfig) -> dict[str, Any]:
     began_all = time.perf_counter()
     torch.manual_seed(config.seed)
     run_dir = config.resolved_output_dir()
+    finished = run_dir / "result.json"
+    if finished.exists():  # a finished run of the same config: nothing to redo
+        record = json.loads(finished.read_text())
+        if record.get("fingerprints", {}).get("config") == config.fingerprint():
+            return record
     state = PartialState()
     if state.is_main_process:
         _check_run_dir(run_dir, config)

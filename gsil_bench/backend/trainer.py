@@ -140,7 +140,7 @@ class Checkpointer:
     def save(self, step: int) -> None:
         tmp = self.dir / f".checkpoint-{step}.tmp"
         self.accelerator.wait_for_everyone()
-        self.accelerator.save_state(str(tmp))
+        self.accelerator.save_state(str(tmp), safe_serialization=False)
         if self.accelerator.is_main_process:
             (tmp / "trainer_state.json").write_text(json.dumps({"step": step}))
             old = self.dir / ".checkpoint-old"
