@@ -36,7 +36,11 @@ def resolve_target(target: str) -> tuple[str, RunConfig | None, Path]:
 
 
 def evaluate_target(
-    target: str, *, suites: list[str], limit: int | None = None, judge: str | None = None,
+    target: str,
+    *,
+    suites: list[str],
+    limit: int | None = None,
+    judge: str | None = None,
     output: Path | None = None,
 ) -> tuple[dict[str, Any], Path]:
     from gsil_bench.backend.model import fingerprint_model, load_pretrained
@@ -45,8 +49,14 @@ def evaluate_target(
 
     model_path, run_config, default_out = resolve_target(target)
     run_config = run_config or RunConfig()
-    cfg = EvalConfig(**{**run_config.eval.model_dump(), "suites": suites, "limit": limit,
-                        "judge": judge or run_config.eval.judge})
+    cfg = EvalConfig(
+        **{
+            **run_config.eval.model_dump(),
+            "suites": suites,
+            "limit": limit,
+            "judge": judge or run_config.eval.judge,
+        }
+    )
     suite = None
     if "mini" in suites:
         from gsil_bench.data.minisuite import build_suite

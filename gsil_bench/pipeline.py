@@ -74,13 +74,15 @@ def load_data(config: RunConfig, cache: DiskCache, stages: Stages):
 
         suite = build_suite(config.data.mini)
         facts["suite_fingerprint"] = suite.fingerprint()
-    if config.data.source == "mini":
+    if suite is not None and config.data.source == "mini":
         demos = list(suite.align)
     else:
         from gsil_bench.data.loaders import load_demonstrations
 
         demos = load_demonstrations(
-            config.data.source, split=config.data.split, config_name=config.data.config_name,
+            config.data.source,
+            split=config.data.split,
+            config_name=config.data.config_name,
             limit=config.data.limit,
         )
     if config.data.source == "mini" and config.data.limit:
@@ -98,6 +100,7 @@ def load_data(config: RunConfig, cache: DiskCache, stages: Stages):
         from gsil_bench.backend.base_model import tiny_base
 
         began = time.perf_counter()
+        assert suite is not None  # built above whenever the model is the tiny one
         path, facts["base_model"] = tiny_base(config.model.tiny, suite, cache)
         stages.add("base_model_s", began)
         return str(path), demos, suite, facts
@@ -108,8 +111,13 @@ def load_data(config: RunConfig, cache: DiskCache, stages: Stages):
 
 
 def negatives_for(
-    config: RunConfig, model, tokenizer, demos: list[Demonstration], cache: DiskCache,
-    round_index: int, model_fp: str,
+    config: RunConfig,
+    model,
+    tokenizer,
+    demos: list[Demonstration],
+    cache: DiskCache,
+    round_index: int,
+    model_fp: str,
 ) -> list[str]:
     """The negative response per demonstration: self-generated (cached) or the data's rejected."""
     if config.data.negatives == "rejected":
@@ -135,21 +143,35 @@ def negatives_for(
     if hit is not None:
         return json.loads((hit / "responses.json").read_text())
     responses = generate(
-        model, tokenizer, prompts, max_new_tokens=gen.max_new_tokens, batch_size=gen.batch_size,
-        do_sample=gen.do_sample, temperature=gen.temperature, top_p=gen.top_p, seed=config.seed,
+        model,
+        tokenizer,
+        prompts,
+        max_new_tokens=gen.max_new_tokens,
+        batch_size=gen.batch_size,
+        do_sample=gen.do_sample,
+        temperature=gen.temperature,
+        top_p=gen.top_p,
+        seed=config.seed,
         description=f"round {round_index}: generating",
     )
-    cache.put(
-        "generated", key,
-        lambda tmp: (tmp / "responses.json").write_text(json.dumps(responses)),
-        {"n": len(responses), "model": model_fp},
-    )
+
+    def write(tmp: Path) -> None:
+        (tmp / "responses.json").write_text(json.dumps(responses))
+
+    cache.put("generated", key, write, {"n": len(responses), "model": model_fp})
     return responses
 
 
 def cached_reference(
-    model, examples: list[TrainExample], *, with_generated: bool, batch_size: int, pad_id: int,
-    cache: DiskCache, model_fp: str, round_index: int,
+    model,
+    examples: list[TrainExample],
+    *,
+    with_generated: bool,
+    batch_size: int,
+    pad_id: int,
+    cache: DiskCache,
+    model_fp: str,
+    round_index: int,
 ) -> dict[str, torch.Tensor]:
     digest = hashlib.sha256()
     for e in examples:
@@ -161,11 +183,19 @@ def cached_reference(
     if hit is not None:
         return torch.load(hit / "logps.pt")
     logps = reference_logps(
-        model, examples, with_generated=with_generated, batch_size=batch_size, pad_id=pad_id,
+        model,
+        examples,
+        with_generated=with_generated,
+        batch_size=batch_size,
+        pad_id=pad_id,
         description=f"round {round_index}: reference log-probs",
     )
-    cache.put("reference", key, lambda tmp: torch.save(logps, tmp / "logps.pt"),
-              {"n": len(examples), "model": model_fp})
+    cache.put(
+        "reference",
+        key,
+        lambda tmp: torch.save(logps, tmp / "logps.pt"),
+        {"n": len(examples), "model": model_fp},
+    )
     return logps
 
 
@@ -187,8 +217,14 @@ def _check_run_dir(run_dir: Path, config: RunConfig) -> None:
 
 
 def run_round(
-    config: RunConfig, model, tokenizer, demos: list[Demonstration], cache: DiskCache,
-    round_index: int, stages: Stages, previous_negatives: list[str] | None,
+    config: RunConfig,
+    model,
+    tokenizer,
+    demos: list[Demonstration],
+    cache: DiskCache,
+    round_index: int,
+    stages: Stages,
+    previous_negatives: list[str] | None,
 ) -> tuple[Any, dict[str, Any], list[str] | None]:
     """Train one round against ``model`` (generator and reference); returns the new policy."""
     spec = get_loss(config.loss.name)
@@ -201,8 +237,7 @@ def run_round(
     if spec.needs_generated:
         began = time.perf_counter()
         with state.main_process_first():
-            negatives = negatives_for(config, model, tokenizer, demos, cache, round_index,
-                                      model_fp)
+            negatives = negatives_for(config, model, tokenizer, demos, cache, round_index, model_fp)
         stages.add("generation_s", began)
     prompts, reals = [d.prompt for d in demos], [d.response for d in demos]
     negs = negatives
@@ -216,7 +251,11 @@ def run_round(
             prompts, reals = [prompts[i] for i in keep], [reals[i] for i in keep]
             negs = [negs[i] for i in keep]
     examples, _, length = tokenize_pairs(
-        tokenizer, prompts, reals, negs, max_prompt_tokens=config.data.max_prompt_tokens,
+        tokenizer,
+        prompts,
+        reals,
+        negs,
+        max_prompt_tokens=config.data.max_prompt_tokens,
         max_length=config.data.max_length,
     )
     facts["length_policy"] = length.as_dict()
@@ -225,9 +264,14 @@ def run_round(
         began = time.perf_counter()
         with state.main_process_first():
             reference = cached_reference(
-                model, examples, with_generated=spec.needs_generated,
-                batch_size=config.optim.batch_size * 2, pad_id=tokenizer.pad_token_id,
-                cache=cache, model_fp=model_fp, round_index=round_index,
+                model,
+                examples,
+                with_generated=spec.needs_generated,
+                batch_size=config.optim.batch_size * 2,
+                pad_id=tokenizer.pad_token_id,
+                cache=cache,
+                model_fp=model_fp,
+                round_index=round_index,
             )
         stages.add("reference_s", began)
     # Negatives and reference log-probs are computed, so the reference itself is no longer
@@ -235,21 +279,61 @@ def run_round(
     policy = model
     began = time.perf_counter()
     result = train(
-        policy, examples, loss=spec, hparams=hparams, optim=config.optim, seed=config.seed,
-        run_dir=round_dir, pad_id=tokenizer.pad_token_id, reference=reference,
+        policy,
+        examples,
+        loss=spec,
+        hparams=hparams,
+        optim=config.optim,
+        seed=config.seed,
+        run_dir=round_dir,
+        pad_id=tokenizer.pad_token_id,
+        reference=reference,
         description=f"round {round_index}: {spec.name}",
     )
     stages.add("training_s", began)
     policy = getattr(policy, "module", policy)
-    facts.update(steps=result.steps, resumed_from=result.resumed_from,
-                 tokens_per_s=result.tokens_per_s, log=str(result.log_path))
+    facts.update(
+        steps=result.steps,
+        resumed_from=result.resumed_from,
+        tokens_per_s=result.tokens_per_s,
+        log=str(result.log_path),
+    )
     facts["trajectory"] = result.history
     if state.is_main_process:
         save_pretrained(policy, tokenizer, round_dir / "model")
-        (round_dir / "model" / "COMPLETE").write_text(json.dumps({k: v for k, v in facts.items()
-                                                                  if k != "trajectory"}))
+        (round_dir / "model" / "COMPLETE").write_text(
+            json.dumps({k: v for k, v in facts.items() if k != "trajectory"})
+        )
     state.wait_for_everyone()
     return policy, facts, negatives
+
+
+def run_rounds(
+    config: RunConfig,
+    model,
+    tokenizer,
+    demos: list[Demonstration],
+    cache: DiskCache,
+    stages: Stages,
+) -> tuple[Any, Any, list[dict[str, Any]]]:
+    """Every round in turn; a round whose model is already saved is loaded, not retrained."""
+    rounds: list[dict[str, Any]] = []
+    previous_negatives = None
+    for round_index in range(1, config.iterations + 1):
+        done = config.resolved_output_dir() / f"round-{round_index}" / "model"
+        if (done / "COMPLETE").exists():
+            model, tokenizer = load_pretrained(str(done), dtype=config.model.dtype)
+            facts = json.loads((done / "COMPLETE").read_text()) | {"loaded": True}
+            log = Path(facts["log"])
+            lines = log.read_text().splitlines() if log.exists() else []
+            facts["trajectory"] = [json.loads(x) for x in lines]
+            rounds.append(facts)
+            continue
+        model, facts, previous_negatives = run_round(
+            config, model, tokenizer, demos, cache, round_index, stages, previous_negatives
+        )
+        rounds.append(facts)
+    return model, tokenizer, rounds
 
 
 def run_experiment(config: RunConfig) -> dict[str, Any]:
@@ -259,9 +343,9 @@ def run_experiment(config: RunConfig) -> dict[str, Any]:
     run_dir = config.resolved_output_dir()
     finished = run_dir / "result.json"
     if finished.exists():  # a finished run of the same config: nothing to redo
-        record = json.loads(finished.read_text())
-        if record.get("fingerprints", {}).get("config") == config.fingerprint():
-            return record
+        previous = json.loads(finished.read_text())
+        if previous.get("fingerprints", {}).get("config") == config.fingerprint():
+            return previous
     state = PartialState()
     if state.is_main_process:
         _check_run_dir(run_dir, config)
@@ -269,39 +353,33 @@ def run_experiment(config: RunConfig) -> dict[str, Any]:
     stages = Stages()
     with state.main_process_first():
         base, demos, suite, facts = load_data(config, cache, stages)
-    model, tokenizer = load_pretrained(base, dtype=config.model.dtype,
-                                       trust_remote_code=config.model.trust_remote_code)
+    model, tokenizer = load_pretrained(
+        base, dtype=config.model.dtype, trust_remote_code=config.model.trust_remote_code
+    )
     base_fp = fingerprint_model(model)
-    rounds: list[dict[str, Any]] = []
-    previous_negatives = None
-    for round_index in range(1, config.iterations + 1):
-        done = run_dir / f"round-{round_index}" / "model"
-        if (done / "COMPLETE").exists():
-            model, tokenizer = load_pretrained(str(done), dtype=config.model.dtype)
-            rounds.append(json.loads((done / "COMPLETE").read_text()) | {"loaded": True})
-            log = Path(rounds[-1]["log"])
-            rounds[-1]["trajectory"] = [json.loads(x) for x in log.read_text().splitlines()] \
-                if log.exists() else []
-            continue
-        model, round_facts, previous_negatives = run_round(
-            config, model, tokenizer, demos, cache, round_index, stages, previous_negatives
-        )
-        rounds.append(round_facts)
+    model, tokenizer, rounds = run_rounds(config, model, tokenizer, demos, cache, stages)
     record: dict[str, Any] = {
         "run_id": f"{config.loss.name}-seed{config.seed}-{config.fingerprint()}",
         "loss": config.loss.name,
         "hparams": validate_hparams(config.loss.name, config.loss.params),
         "seed": config.seed,
         "config": config.model_dump(mode="json"),
-        "fingerprints": {"base_model": base_fp, "final_model": fingerprint_model(model),
-                         "data": facts["data_fingerprint"], "config": config.fingerprint()},
+        "fingerprints": {
+            "base_model": base_fp,
+            "final_model": fingerprint_model(model),
+            "data": facts["data_fingerprint"],
+            "config": config.fingerprint(),
+        },
         "data": {k: v for k, v in facts.items() if k != "data_fingerprint"},
         "rounds": [{k: v for k, v in r.items() if k != "trajectory"} for r in rounds],
         "trajectory": rounds[-1].get("trajectory", []) if rounds else [],
         "versions": package_versions(),
-        "machine": {"platform": platform.platform(), "python": platform.python_version(),
-                    "torch_threads": torch.get_num_threads(),
-                    "device": "cuda" if torch.cuda.is_available() else "cpu"},
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "torch_threads": torch.get_num_threads(),
+            "device": "cuda" if torch.cuda.is_available() else "cpu",
+        },
         "output_dir": str(run_dir),
         "model_path": str(run_dir / f"round-{config.iterations}" / "model"),
     }

@@ -10,6 +10,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -20,9 +21,25 @@ def interactive() -> bool:
     return sys.stdout.isatty()
 
 
+class Bar:
+    """One task of a Rich Progress, with the two operations the loops need."""
+
+    def __init__(self, progress: Progress, task: TaskID):
+        self.progress, self.task = progress, task
+
+    def advance(self, n: int = 1, status: str | None = None) -> None:
+        if status is None:
+            self.progress.update(self.task, advance=n)
+        else:
+            self.progress.update(self.task, advance=n, status=status)
+
+    def set_completed(self, n: int) -> None:
+        self.progress.update(self.task, completed=n)
+
+
 @contextmanager
-def progress_bar(total: int, description: str, enabled: bool = True) -> Iterator[Progress]:
-    """Yield a started Progress with one task (id 0); disabled outside a TTY."""
+def progress_bar(total: int, description: str, enabled: bool = True) -> Iterator[Bar]:
+    """Yield a started bar; disabled (silent) outside a TTY."""
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -34,5 +51,4 @@ def progress_bar(total: int, description: str, enabled: bool = True) -> Iterator
         transient=False,
     )
     with progress:
-        progress.add_task(description, total=total, status="")
-        yield progress
+        yield Bar(progress, progress.add_task(description, total=total, status=""))

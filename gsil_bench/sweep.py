@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import optuna.storages.journal
 from optuna.trial import TrialState
 
 from gsil_bench.errors import UserError
@@ -70,8 +71,12 @@ def open_study(spec: SweepSpec, paths: SweepPaths, storage_url: str | None) -> o
         "hyperband": optuna.pruners.HyperbandPruner(min_resource=1, max_resource=len(spec.seeds)),
     }.get(spec.pruner, optuna.pruners.NopPruner())
     return optuna.create_study(
-        study_name=spec.study, storage=storage, load_if_exists=True, sampler=sampler,
-        pruner=pruner, directions=directions,
+        study_name=spec.study,
+        storage=storage,
+        load_if_exists=True,
+        sampler=sampler,
+        pruner=pruner,
+        directions=directions,
     )
 
 
@@ -123,8 +128,11 @@ def _budget_left(study: optuna.Study, spec: SweepSpec, budget: int | None) -> bo
     if spec.sampler == "grid":
         return bool(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
     counted = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
-    finished = [t for t in study.get_trials(deepcopy=False)
-                if t.state in counted or t.user_attrs.get("fail_reason")]
+    finished = [
+        t
+        for t in study.get_trials(deepcopy=False)
+        if t.state in counted or t.user_attrs.get("fail_reason")
+    ]
     return len(finished) < (budget or spec.trials or 0)
 
 
@@ -210,9 +218,15 @@ def run_trial(trial: optuna.Trial, spec: SweepSpec, paths: SweepPaths, source: s
 # --------------------------------------------------------------------------- workers
 
 
-def worker_loop(spec_path: str, results_dir: str, runs_dir: str, storage_url: str | None,
-                budget: int | None = None, threads: int | None = None,
-                on_trial=None) -> int:
+def worker_loop(
+    spec_path: str,
+    results_dir: str,
+    runs_dir: str,
+    storage_url: str | None,
+    budget: int | None = None,
+    threads: int | None = None,
+    on_trial=None,
+) -> int:
     """Claim and run trials until the sweep is done; returns how many this worker ran."""
     import torch
 
@@ -224,7 +238,8 @@ def worker_loop(spec_path: str, results_dir: str, runs_dir: str, storage_url: st
     ran = 0
     while _budget_left(study, spec, budget):
         trial = study.ask()
-        if spec.sampler == "grid" and "fixed_params" not in trial.system_attrs:
+        fixed = study.trials[trial.number].system_attrs.get("fixed_params")
+        if spec.sampler == "grid" and fixed is None:
             # Another worker popped the last queued trial between our check and ask().
             study.tell(trial, state=TrialState.PRUNED)
             break
@@ -250,9 +265,16 @@ def _spawn_worker(args: tuple) -> int:
     return worker_loop(*args)
 
 
-def run_sweep(spec_path: str | Path, *, results_dir: str | Path = "results",
-              runs_dir: str | Path = "runs/sweeps", storage_url: str | None = None,
-              workers: int = 1, trials: int | None = None, live=None) -> Path:
+def run_sweep(
+    spec_path: str | Path,
+    *,
+    results_dir: str | Path = "results",
+    runs_dir: str | Path = "runs/sweeps",
+    storage_url: str | None = None,
+    workers: int = 1,
+    trials: int | None = None,
+    live=None,
+) -> Path:
     """Run (or resume) a sweep and write its report; returns the study's results folder."""
     from gsil_bench.report import write_report
 
@@ -279,15 +301,17 @@ def run_sweep(spec_path: str | Path, *, results_dir: str | Path = "results",
 
 def _git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=5, check=True)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None
 
 
-def write_study_summary(spec: SweepSpec, paths: SweepPaths, study: optuna.Study,
-                        spec_path: str, wall_s: float) -> None:
+def write_study_summary(
+    spec: SweepSpec, paths: SweepPaths, study: optuna.Study, spec_path: str, wall_s: float
+) -> None:
     """study.json: what the report needs besides the records (failures, manifest)."""
     import platform
 
@@ -295,9 +319,13 @@ def write_study_summary(spec: SweepSpec, paths: SweepPaths, study: optuna.Study,
 
     trials = study.get_trials(deepcopy=False)
     failures = [
-        {"trial": t.number, "method": t.user_attrs.get("label", "?"),
-         "reason": t.user_attrs["fail_reason"]}
-        for t in trials if t.state == TrialState.FAIL and t.user_attrs.get("fail_reason")
+        {
+            "trial": t.number,
+            "method": t.user_attrs.get("label", "?"),
+            "reason": t.user_attrs["fail_reason"],
+        }
+        for t in trials
+        if t.state == TrialState.FAIL and t.user_attrs.get("fail_reason")
     ]
     stage_totals: dict[str, float] = {}
     for path in sorted(paths.records.glob("*.json")):
@@ -319,8 +347,11 @@ def write_study_summary(spec: SweepSpec, paths: SweepPaths, study: optuna.Study,
         "manifest": {
             "git_commit": _git_commit(),
             "versions": package_versions(),
-            "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                        "host": socket.gethostname()},
+            "machine": {
+                "platform": platform.platform(),
+                "cpus": os.cpu_count(),
+                "host": socket.gethostname(),
+            },
             "wall_time_s": wall_s,
             "stage_seconds_summed_over_runs": stage_totals,
         },

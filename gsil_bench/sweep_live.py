@@ -45,7 +45,17 @@ class LiveView:
         table = Table(title=f"sweep {study.study_name}")
         for column in ("done", "running", "queued", "failed", "pruned", "best so far"):
             table.add_column(column)
-        table.add_row(*(str(count[s]) for s in (TrialState.COMPLETE, TrialState.RUNNING,
-                                                 TrialState.WAITING, TrialState.FAIL,
-                                                 TrialState.PRUNED)), best_text)
+        table.add_row(
+            *(
+                str(count[s])
+                for s in (
+                    TrialState.COMPLETE,
+                    TrialState.RUNNING,
+                    TrialState.WAITING,
+                    TrialState.FAIL,
+                    TrialState.PRUNED,
+                )
+            ),
+            best_text,
+        )
         self.live.update(table)

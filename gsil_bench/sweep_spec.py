@@ -52,15 +52,16 @@ class Distribution(_Strict):
     def suggest(self, trial, name: str) -> Any:
         if self.type == "categorical":
             return trial.suggest_categorical(name, self.choices)
+        low, high = float(self.low or 0.0), float(self.high or 0.0)  # set, by _complete
         if self.type == "int":
-            return trial.suggest_int(name, int(self.low), int(self.high), log=self.log)
-        return trial.suggest_float(name, self.low, self.high, log=self.log)
+            return trial.suggest_int(name, int(low), int(high), log=self.log)
+        return trial.suggest_float(name, low, high, log=self.log)
 
     def corners(self) -> list[Any]:
         if self.type == "categorical":
             return list(self.choices or [])
-        cast = int if self.type == "int" else float
-        return [cast(self.low), cast(self.high)]
+        low, high = float(self.low or 0.0), float(self.high or 0.0)
+        return [int(low), int(high)] if self.type == "int" else [low, high]
 
 
 class Method(_Strict):
@@ -129,8 +130,9 @@ def _fmt(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def run_config_for(spec: SweepSpec, method: Method, values: dict[str, Any], seed: int,
-                   source: str) -> RunConfig:
+def run_config_for(
+    spec: SweepSpec, method: Method, values: dict[str, Any], seed: int, source: str
+) -> RunConfig:
     """The run config of one (method, values, seed); validation errors name the file."""
     tree = copy.deepcopy(spec.base)
     base_loss = tree.get("loss") or {}
@@ -174,8 +176,10 @@ def load_sweep(path: str | Path) -> SweepSpec:
             raise UserError(f"{path}: knobs: {knob!r} is not a key of 'grid'")
     for index, method in enumerate(spec.methods):
         where = f"{path}: methods[{index}] ({method.loss})"
-        corners = [dict(zip(method.space, c, strict=True)) for c in
-                   itertools.product(*(d.corners() for d in method.space.values()))] or [{}]
+        corners = [
+            dict(zip(method.space, c, strict=True))
+            for c in itertools.product(*(d.corners() for d in method.space.values()))
+        ] or [{}]
         grid = [values for m, values in grid_points(spec) if m == index] or [{}]
         for values in (corners[0], corners[-1]):
             for knobs in (grid[0], grid[-1]):

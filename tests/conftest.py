@@ -38,12 +38,21 @@ def tiny_tokenizer():
 def tiny_model(tiny_tokenizer):
     from gsil_bench.backend.tiny import build_model
 
-    return build_model(tiny_tokenizer, hidden_size=32, num_layers=2, num_heads=2,
-                       intermediate_size=64, max_positions=128, seed=0)
+    return build_model(
+        tiny_tokenizer,
+        hidden_size=32,
+        num_layers=2,
+        num_heads=2,
+        intermediate_size=64,
+        max_positions=128,
+        seed=0,
+    )
 
 
 @pytest.fixture
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"real benchmark files not found at {SHARED_DATA} (CI and developers have them)")
+        pytest.skip(
+            f"real benchmark files not found at {SHARED_DATA} (CI and developers have them)"
+        )
     return SHARED_DATA

@@ -27,7 +27,9 @@ def test_yaml_and_overrides(tmp_path):
 def test_typo_names_the_key_and_file(tmp_path):
     path = tmp_path / "run.yaml"
     path.write_text("optim: {lrr: 0.001}\n")
-    with pytest.raises(UserError, match=r"run\.yaml: unknown key 'optim\.lrr' \(did you mean 'lr'\?\)"):
+    with pytest.raises(
+        UserError, match=r"run\.yaml: unknown key 'optim\.lrr' \(did you mean 'lr'\?\)"
+    ):
         load_config(path)
 
 
@@ -37,9 +39,13 @@ def test_wrong_type_names_the_key():
 
 
 def test_unknown_loss_and_hyperparameter():
-    with pytest.raises(UserError, match=r"(?i)unknown loss 'gsil-logistc'.*did you mean 'gsil-logistic'"):
+    with pytest.raises(
+        UserError, match=r"(?i)unknown loss 'gsil-logistc'.*did you mean 'gsil-logistic'"
+    ):
         load_config(None, ["loss.name=gsil-logistc"])
-    with pytest.raises(UserError, match=r"loss 'spin' has no hyperparameter 'shift'.*accepts: beta"):
+    with pytest.raises(
+        UserError, match=r"loss 'spin' has no hyperparameter 'shift'.*accepts: beta"
+    ):
         load_config(None, ["loss.name=spin", "loss.params.shift=1"])
 
 

@@ -14,14 +14,19 @@ TINY = str(Path(__file__).parent / "fixtures" / "tiny_run.yaml")
 
 
 def _config(tmp_path, *overrides):
-    return load_config(TINY, [f"output_dir={tmp_path}/run-{{loss}}-{{seed}}",
-                              f"cache_dir={tmp_path}/cache", *overrides])
+    return load_config(
+        TINY,
+        [f"output_dir={tmp_path}/run-{{loss}}-{{seed}}", f"cache_dir={tmp_path}/cache", *overrides],
+    )
 
 
 def _entries(tmp_path, stage):
     folder = tmp_path / "cache" / stage
-    return sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) \
-        if folder.exists() else []
+    return (
+        sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+        if folder.exists()
+        else []
+    )
 
 
 def test_experiment_trains_evaluates_and_records(tmp_path):
@@ -34,8 +39,14 @@ def test_experiment_trains_evaluates_and_records(tmp_path):
         assert result["items"] and all("id" in i and "score" in i for i in result["items"])
     trajectory = record["trajectory"]
     assert trajectory and {"loss", "reward/real", "reward/generated"} <= set(trajectory[-1])
-    assert set(record["timings"]) >= {"data_s", "base_model_s", "generation_s", "reference_s",
-                                      "training_s", "evaluation_s"}
+    assert set(record["timings"]) >= {
+        "data_s",
+        "base_model_s",
+        "generation_s",
+        "reference_s",
+        "training_s",
+        "evaluation_s",
+    }
     saved = json.loads((Path(record["output_dir"]) / "result.json").read_text())
     assert saved["fingerprints"] == record["fingerprints"]
     assert (Path(record["model_path"]) / "config.json").exists()
@@ -56,8 +67,9 @@ def test_generation_and_reference_are_shared_between_losses(tmp_path):
 
 
 def test_iterations_generate_with_the_previous_round(tmp_path):
-    record = run_experiment(_config(tmp_path, "iterations=2", "loss.name=spin",
-                                    "loss.params={beta: 1.0}"))
+    record = run_experiment(
+        _config(tmp_path, "iterations=2", "loss.name=spin", "loss.params={beta: 1.0}")
+    )
     assert len(record["rounds"]) == 2
     # Round 2 generates with (and is referenced against) round 1's model: new cache entries.
     assert len(_entries(tmp_path, "generated")) == 2
@@ -83,8 +95,15 @@ def test_rejected_negatives_for_dpo_style_data(tmp_path):
     data = tmp_path / "prefs.jsonl"
     rows = [{"prompt": f"Say {i}", "chosen": f"{i}", "rejected": f"{i + 1}"} for i in range(40)]
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    record = run_experiment(_config(tmp_path, f"data.source={data}", "data.negatives=rejected",
-                                    "loss.name=ipo", "loss.params={beta: 0.5}",
-                                    "eval.suites=[]"))
+    record = run_experiment(
+        _config(
+            tmp_path,
+            f"data.source={data}",
+            "data.negatives=rejected",
+            "loss.name=ipo",
+            "loss.params={beta: 0.5}",
+            "eval.suites=[]",
+        )
+    )
     assert record["data"]["demonstrations"] == 40
     assert _entries(tmp_path, "generated") == []  # negatives came from the data

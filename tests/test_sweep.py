@@ -35,8 +35,15 @@ def test_shipped_sweeps_validate(name):
 def test_quickstart_compares_the_papers_losses():
     spec = load_sweep(REPO / "sweeps" / "quickstart.yaml")
     losses = {m.loss for m in spec.methods}
-    assert {"sft", "spin", "gsil-logistic", "gsil-brier", "gsil-hinge", "gsil-kliep",
-            "gsil-lsif"} <= losses
+    assert {
+        "sft",
+        "spin",
+        "gsil-logistic",
+        "gsil-brier",
+        "gsil-hinge",
+        "gsil-kliep",
+        "gsil-lsif",
+    } <= losses
     assert len(spec.seeds) >= 2
 
 
@@ -45,8 +52,10 @@ def test_quickstart_compares_the_papers_losses():
     [
         (lambda s: s.update(seed=[0]), r"unknown key 'seed' \(did you mean 'seeds'\?\)"),
         (lambda s: s["methods"].append({"loss": "gsil-logistc"}), r"methods\[1\].*did you mean"),
-        (lambda s: s["methods"].append({"loss": "spin", "params": {"loss.params.bta": 1}}),
-         r"methods\[1\] \(spin\).*no hyperparameter 'bta'"),
+        (
+            lambda s: s["methods"].append({"loss": "spin", "params": {"loss.params.bta": 1}}),
+            r"methods\[1\] \(spin\).*no hyperparameter 'bta'",
+        ),
         (lambda s: s["base"]["optim"].update(lrr=1), r"unknown key 'optim\.lrr'"),
         (lambda s: s.update(sampler="tpe"), r"trial budget"),
     ],
@@ -68,17 +77,22 @@ def _table_rows(results: Path) -> dict[str, dict[str, str]]:
 
 
 def test_grid_sweep_end_to_end_with_a_failing_trial(tmp_path):
-    path = tiny_sweep(tmp_path, [
-        {"loss": "sft"},
-        {"loss": "gsil-logistic", "params": {"loss.params.beta": 1.0}},
-        # exp(z) overflows at this scale: the trial fails, the sweep goes on.
-        {"loss": "gsil-exponential", "params": {"loss.params.shift": 1.0e4}},
-    ], baseline="sft")
+    path = tiny_sweep(
+        tmp_path,
+        [
+            {"loss": "sft"},
+            {"loss": "gsil-logistic", "params": {"loss.params.beta": 1.0}},
+            # exp(z) overflows at this scale: the trial fails, the sweep goes on.
+            {"loss": "gsil-exponential", "params": {"loss.params.shift": 1.0e4}},
+        ],
+        baseline="sft",
+    )
     out = run_sweep(path, results_dir=tmp_path / "results", runs_dir=tmp_path / "runs")
     assert len(list((out / "records").glob("*.json"))) == 2
     rows = _table_rows(out)
-    assert any(k.startswith("sft") for k in rows) and any(k.startswith("gsil-logistic")
-                                                         for k in rows)
+    assert any(k.startswith("sft") for k in rows) and any(
+        k.startswith("gsil-logistic") for k in rows
+    )
     summary = json.loads((out / "study.json").read_text())
     assert len(summary["failures"]) == 1
     assert "non-finite" in summary["failures"][0]["reason"]
@@ -88,8 +102,9 @@ def test_grid_sweep_end_to_end_with_a_failing_trial(tmp_path):
     before = (out / "table.csv").read_text()
     run_sweep(path, results_dir=tmp_path / "results", runs_dir=tmp_path / "runs")
     assert (out / "table.csv").read_text() == before
-    study = open_study(load_sweep(path), paths_for(load_sweep(path), tmp_path / "results",
-                                                    tmp_path / "runs"), None)
+    study = open_study(
+        load_sweep(path), paths_for(load_sweep(path), tmp_path / "results", tmp_path / "runs"), None
+    )
     assert len(study.trials) == 3
 
 

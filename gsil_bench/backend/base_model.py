@@ -62,8 +62,15 @@ def tiny_base(tiny: TinyModelConfig, suite: MiniSuite, cache: DiskCache) -> tupl
     )
     work_dir = cache.root / "base-work" / key
     result = train(
-        model, examples, loss=get_loss("sft"), hparams={}, optim=base_optim(tiny), seed=0,
-        run_dir=work_dir, pad_id=tokenizer.pad_token_id, description="base model (SFT)",
+        model,
+        examples,
+        loss=get_loss("sft"),
+        hparams={},
+        optim=base_optim(tiny),
+        seed=0,
+        run_dir=work_dir,
+        pad_id=tokenizer.pad_token_id,
+        description="base model (SFT)",
     )
     meta = {
         "parameters": sum(p.numel() for p in model.parameters()),

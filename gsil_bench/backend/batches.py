@@ -65,8 +65,10 @@ def tokenize_pairs(
         g_cut = False
         if negatives is not None:
             _, gen, _, g_cut = fit_lengths(
-                prompt_ids, encode_response(tokenizer, negatives[i]),
-                max_prompt=max_prompt_tokens, max_length=max_length,
+                prompt_ids,
+                encode_response(tokenizer, negatives[i]),
+                max_prompt=max_prompt_tokens,
+                max_length=max_length,
             )
         if not real or (gen is not None and not gen):
             report.dropped += 1
@@ -105,9 +107,9 @@ def sequence_logps(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor,
     Token t is predicted by the logits at position t-1, so the mask shifts by one; prompt and
     padding positions contribute nothing (as in both papers' code).
     """
-    logits = model(
-        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
-    ).logits[:, :-1]
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[
+        :, :-1
+    ]
     targets = batch["input_ids"][:, 1:]
     mask = batch["response_mask"][:, 1:]
     token_logps = torch.gather(logits.float(), -1, targets.unsqueeze(-1)).squeeze(-1)
@@ -122,8 +124,13 @@ def move(batch: dict[str, torch.Tensor], device) -> dict[str, torch.Tensor]:
 
 @torch.no_grad()
 def reference_logps(
-    model, examples: Sequence[TrainExample], *, with_generated: bool, batch_size: int,
-    pad_id: int, description: str = "reference log-probs",
+    model,
+    examples: Sequence[TrainExample],
+    *,
+    with_generated: bool,
+    batch_size: int,
+    pad_id: int,
+    description: str = "reference log-probs",
 ) -> dict[str, torch.Tensor]:
     """One pass of the frozen reference over every real (and generated) response."""
     was_training = model.training
@@ -138,11 +145,9 @@ def reference_logps(
             real.append(logps[: len(chunk)].cpu())
             if with_generated:
                 gen.append(logps[len(chunk) :].cpu())
-            bar.advance(0, len(chunk))
+            bar.advance(len(chunk))
     model.train(was_training)
     out = {"real": torch.cat(real)}
     if with_generated:
         out["generated"] = torch.cat(gen)
     return out
-
-

@@ -23,8 +23,10 @@ def encode_prompt(tokenizer, prompt_text: str) -> list[int]:
     ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
     bos = tokenizer.bos_token_id
     # Templates of real chat models already start with BOS; plain prompts get one if defined.
-    if bos is not None and (not ids or ids[0] != bos) and not getattr(
-        tokenizer, "chat_template", None
+    if (
+        bos is not None
+        and (not ids or ids[0] != bos)
+        and not getattr(tokenizer, "chat_template", None)
     ):
         ids = [bos, *ids]
     return ids

@@ -62,7 +62,7 @@ def generate(
                 )
                 for row, i in enumerate(idx):
                     outputs[i] = tokenizer.decode(out[row, width:], skip_special_tokens=True)
-                bar.advance(0, len(idx))
+                bar.advance(len(idx))
     finally:
         torch.random.set_rng_state(generator_state)
         model.train(was_training)

@@ -31,9 +31,7 @@ def load_pretrained(name_or_path: str, *, dtype: str = "auto", trust_remote_code
     if name_or_path.startswith((".", "/", "~")) and not local.expanduser().exists():
         raise UserError(f"model path {name_or_path} does not exist")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(
-            name_or_path, trust_remote_code=trust_remote_code
-        )
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
         model = AutoModelForCausalLM.from_pretrained(
             name_or_path, dtype=resolve_dtype(dtype), trust_remote_code=trust_remote_code
         )

@@ -183,9 +183,7 @@ def train(
 
     torch.manual_seed(seed)
     optimizer = _optimizer(model, optim)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: lr_factor(s, total, optim)
-    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total, optim))
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     model.train()
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -198,7 +196,7 @@ def train(
 
     tokens, began = 0, time.perf_counter()
     with progress_bar(total, description, enabled=accelerator.is_main_process) as bar:
-        bar.update(0, completed=start)
+        bar.set_completed(start)
         for step in range(start, total):
             step_began = time.perf_counter()
             global_idx = batch_indices(len(examples), step, global_batch, seed)
@@ -209,8 +207,9 @@ def train(
                 lo = (m * world + rank) * micro
                 idx = global_idx[lo : lo + micro]
                 chunk = [examples[i] for i in idx.tolist()]
-                batch = move(collate(chunk, with_generated=with_gen, pad_id=pad_id),
-                             accelerator.device)
+                batch = move(
+                    collate(chunk, with_generated=with_gen, pad_id=pad_id), accelerator.device
+                )
                 step_tokens += int(batch["attention_mask"].sum())
                 sync = m == optim.grad_accum - 1
                 ctx = contextlib.nullcontext() if sync else accelerator.no_sync(model)
@@ -229,13 +228,16 @@ def train(
             tokens += step_tokens * world
             elapsed = time.perf_counter() - step_began
             row = {"step": step + 1, **{k: v / optim.grad_accum for k, v in sums.items()}}
-            row.update(grad_norm=grad_norm, lr=scheduler.get_last_lr()[0],
-                       tokens_per_s=step_tokens * world / max(elapsed, 1e-9))
+            row.update(
+                grad_norm=grad_norm,
+                lr=scheduler.get_last_lr()[0],
+                tokens_per_s=step_tokens * world / max(elapsed, 1e-9),
+            )
             history.append(row)
             if accelerator.is_main_process:
                 with log_path.open("a") as fh:
                     fh.write(json.dumps(row) + "\n")
-            bar.update(0, advance=1, status=f"loss {row['loss']:.4f}")
+            bar.advance(1, status=f"loss {row['loss']:.4f}")
             if (step + 1) % optim.checkpoint_every == 0 and step + 1 < total:
                 checkpointer.save(step + 1)
     seconds = time.perf_counter() - began

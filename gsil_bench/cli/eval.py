@@ -11,9 +11,13 @@ from rich.table import Table
 
 def eval_command(
     target: str = typer.Argument(..., help="A run folder, a model checkpoint or an HF name."),
-    suite: list[str] = typer.Option(["mini"], "--suite", "-s",
-                                    help="mini, paper (gsm8k humaneval mt-bench hh-safety), "
-                                         "one of those, or an lm-eval task name."),
+    suite: list[str] = typer.Option(
+        ["mini"],
+        "--suite",
+        "-s",
+        help="mini, paper (gsm8k humaneval mt-bench hh-safety), "
+        "one of those, or an lm-eval task name.",
+    ),
     limit: int = typer.Option(None, help="Evaluate at most N items per benchmark."),
     judge: str = typer.Option(None, help="Judge for mt-bench / hh-safety (see README)."),
     output: Path = typer.Option(None, help="Where to write the JSON record."),

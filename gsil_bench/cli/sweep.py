@@ -43,8 +43,15 @@ def sweep_command(
     path = resolve_sweep_file(sweep_file)
     console = Console()
     with LiveView(console) as live:
-        out = run_sweep(path, results_dir=results_dir, runs_dir=runs_dir, storage_url=storage,
-                        workers=workers, trials=trials, live=live.update)
+        out = run_sweep(
+            path,
+            results_dir=results_dir,
+            runs_dir=runs_dir,
+            storage_url=storage,
+            workers=workers,
+            trials=trials,
+            live=live.update,
+        )
     table = out / "table.md"
     if table.exists():
         console.print(table.read_text())

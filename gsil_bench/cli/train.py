@@ -20,8 +20,9 @@ def summarize(record: dict, console: Console) -> None:
     console.print(f"  record: {Path(record['output_dir']) / 'result.json'}")
     if last:
         first, final = last[0], last[-1]
-        keys = [k for k in ("loss", "reward/real", "reward/generated", "reward/accuracy")
-                if k in final]
+        keys = [
+            k for k in ("loss", "reward/real", "reward/generated", "reward/accuracy") if k in final
+        ]
         console.print("  " + ", ".join(f"{k} {first[k]:.3f} -> {final[k]:.3f}" for k in keys))
     timings = record["timings"]
     console.print("  time:   " + ", ".join(f"{k[:-2]} {v:.1f}s" for k, v in timings.items()))

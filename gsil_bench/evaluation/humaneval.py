@@ -134,9 +134,8 @@ def _run_all(
         progress_bar(len(programs), "humaneval", enabled=progress) as bar,
     ):
         futures = [pool.submit(run_check, p, timeout_s=timeout_s) for p in programs]
-        task = bar.task_ids[0]
         for future in futures:
-            future.add_done_callback(lambda _f: bar.advance(task))
+            future.add_done_callback(lambda _f: bar.advance())
         return [future.result() for future in futures]
 
 

@@ -151,7 +151,7 @@ class OpenAIJudge:
                     # result() re-raises the first failure; later requests are cancelled below.
                     done[key] = future.result()
                     self._cache_write(key, todo[key], done[key])
-                    bar.advance(bar.task_ids[0], 1)
+                    bar.advance()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
         return done

@@ -35,8 +35,12 @@ def _mini(model, tokenizer, cfg: EvalConfig, suite) -> dict[str, BenchmarkResult
     items = suite.test[: cfg.limit] if cfg.limit else suite.test
     began = time.perf_counter()
     answers = answer_conversations(
-        model, tokenizer, [item.turns for item in items], max_new_tokens=cfg.max_new_tokens,
-        batch_size=cfg.batch_size, progress=True,
+        model,
+        tokenizer,
+        [item.turns for item in items],
+        max_new_tokens=cfg.max_new_tokens,
+        batch_size=cfg.batch_size,
+        progress=True,
     )
     generation_s = time.perf_counter() - began
     results = score_items(items, answers)
@@ -67,19 +71,31 @@ def _paper(name: str, model, tokenizer, cfg: EvalConfig) -> BenchmarkResult:
         from gsil_bench.evaluation.mtbench import run_mtbench
 
         return run_mtbench(
-            model, tokenizer, _judge(cfg, name), questions_source=cfg.mtbench_questions,
-            judge_prompts=cfg.judge_prompts, references=cfg.mtbench_references,
-            limit=cfg.limit, batch_size=cfg.batch_size,
+            model,
+            tokenizer,
+            _judge(cfg, name),
+            questions_source=cfg.mtbench_questions,
+            judge_prompts=cfg.judge_prompts,
+            references=cfg.mtbench_references,
+            limit=cfg.limit,
+            batch_size=cfg.batch_size,
         )
     from gsil_bench.evaluation.hh_safety import run_hh_safety
 
     return run_hh_safety(
-        model, tokenizer, _judge(cfg, name), source=cfg.hh_source,
-        judge_prompts=cfg.judge_prompts, limit=cfg.limit, batch_size=cfg.batch_size,
+        model,
+        tokenizer,
+        _judge(cfg, name),
+        source=cfg.hh_source,
+        judge_prompts=cfg.judge_prompts,
+        limit=cfg.limit,
+        batch_size=cfg.batch_size,
     )
 
 
-def evaluate_model(model, tokenizer, cfg: EvalConfig, *, suite: Any = None) -> dict[str, BenchmarkResult]:
+def evaluate_model(
+    model, tokenizer, cfg: EvalConfig, *, suite: Any = None
+) -> dict[str, BenchmarkResult]:
     """Every suite in ``cfg.suites``; results keyed by benchmark name."""
     results: dict[str, BenchmarkResult] = {}
     for name in expand_suites(cfg.suites):
@@ -92,9 +108,14 @@ def evaluate_model(model, tokenizer, cfg: EvalConfig, *, suite: Any = None) -> d
         else:
             from gsil_bench.evaluation.lmeval_bridge import run_lmeval
 
-            produced = run_lmeval(model, tokenizer, name, limit=cfg.limit,
-                                  include_path=cfg.lmeval_include_path,
-                                  batch_size=cfg.batch_size)
+            produced = run_lmeval(
+                model,
+                tokenizer,
+                name,
+                limit=cfg.limit,
+                include_path=cfg.lmeval_include_path,
+                batch_size=cfg.batch_size,
+            )
         for result in produced:
             result.seconds = result.seconds or time.perf_counter() - began
             results[result.benchmark] = result

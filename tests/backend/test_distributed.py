@@ -21,12 +21,22 @@ def test_two_processes_match_one_process_with_twice_the_batch(tmp_path):
     two.mkdir()
     one.mkdir()
     subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-         "--master_port", "29517", str(SCRIPT), str(two), "4"],
-        check=True, env=env, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            "29517",
+            str(SCRIPT),
+            str(two),
+            "4",
+        ],
+        check=True,
+        env=env,
+        timeout=300,
     )
-    subprocess.run([sys.executable, str(SCRIPT), str(one), "8"], check=True, env=env,
-                   timeout=300)
+    subprocess.run([sys.executable, str(SCRIPT), str(one), "8"], check=True, env=env, timeout=300)
     # DDP averages the two ranks' gradients of 4-example means: the mean over 8 examples.
-    assert torch.allclose(torch.load(two / "params.pt"), torch.load(one / "params.pt"),
-                          atol=1e-5)
+    assert torch.allclose(torch.load(two / "params.pt"), torch.load(one / "params.pt"), atol=1e-5)

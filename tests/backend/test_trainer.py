@@ -19,8 +19,12 @@ FAKES = [f"{i} + {i + 1} = {2 * i}. #### {2 * i}" for i in range(16)]
 
 def _examples(tokenizer, with_negatives=True):
     examples, _, report = tokenize_pairs(
-        tokenizer, PROMPTS, REALS, FAKES if with_negatives else None,
-        max_prompt_tokens=64, max_length=128,
+        tokenizer,
+        PROMPTS,
+        REALS,
+        FAKES if with_negatives else None,
+        max_prompt_tokens=64,
+        max_length=128,
     )
     assert report.kept == 16 and report.dropped == 0
     return examples
@@ -35,8 +39,9 @@ def test_sequence_logps_sums_only_response_tokens(tiny_model, tiny_tokenizer):
     batch = collate(examples, with_generated=True, pad_id=tiny_tokenizer.pad_token_id)
     summed, counts = sequence_logps(tiny_model, batch)
     # Independent computation: full log-softmax, then pick each response token by hand.
-    logits = tiny_model(input_ids=batch["input_ids"],
-                        attention_mask=batch["attention_mask"]).logits.log_softmax(-1)
+    logits = tiny_model(
+        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+    ).logits.log_softmax(-1)
     for row, (prompt, response) in enumerate(
         [(e.prompt_ids, e.real_ids) for e in examples]
         + [(e.prompt_ids, e.generated_ids) for e in examples]
@@ -51,12 +56,17 @@ def test_sequence_logps_sums_only_response_tokens(tiny_model, tiny_tokenizer):
 def test_length_policy_truncates_and_drops(tiny_tokenizer):
     long_prompt = [{"role": "user", "content": "word " * 200}]
     examples, kept, report = tokenize_pairs(
-        tiny_tokenizer, [long_prompt, PROMPTS[0]], ["short answer", REALS[0]], None,
-        max_prompt_tokens=20, max_length=24,
+        tiny_tokenizer,
+        [long_prompt, PROMPTS[0]],
+        ["short answer", REALS[0]],
+        None,
+        max_prompt_tokens=20,
+        max_length=24,
     )
     assert report.prompts_truncated == 1
-    assert all(len(e.prompt_ids) <= 20 and len(e.prompt_ids) + len(e.real_ids) <= 24
-               for e in examples)
+    assert all(
+        len(e.prompt_ids) <= 20 and len(e.prompt_ids) + len(e.real_ids) <= 24 for e in examples
+    )
     assert report.kept + report.dropped == 2 and kept == list(range(report.kept))
 
 
@@ -78,13 +88,22 @@ def test_batch_order_is_a_function_of_seed_and_step():
 def test_training_lowers_loss_and_separates_rewards(tiny_model, tiny_tokenizer, tmp_path):
     examples = _examples(tiny_tokenizer)
     spec = get_loss("gsil-logistic")
-    ref = reference_logps(tiny_model, examples, with_generated=True, batch_size=8,
-                          pad_id=tiny_tokenizer.pad_token_id)
+    ref = reference_logps(
+        tiny_model, examples, with_generated=True, batch_size=8, pad_id=tiny_tokenizer.pad_token_id
+    )
     before = _params(tiny_model)
     optim = OptimConfig(lr=3e-3, batch_size=8, epochs=8, warmup_ratio=0.0, schedule="constant")
-    result = train(tiny_model, examples, loss=spec, hparams={"beta": 1.0, "shift": 0.0},
-                   optim=optim, seed=0, run_dir=tmp_path, pad_id=tiny_tokenizer.pad_token_id,
-                   reference=ref)
+    result = train(
+        tiny_model,
+        examples,
+        loss=spec,
+        hparams={"beta": 1.0, "shift": 0.0},
+        optim=optim,
+        seed=0,
+        run_dir=tmp_path,
+        pad_id=tiny_tokenizer.pad_token_id,
+        reference=ref,
+    )
     assert not torch.equal(before, _params(tiny_model))
     log = [json.loads(x) for x in (tmp_path / "train_log.jsonl").read_text().splitlines()]
     assert len(log) == result.steps == 16
@@ -98,16 +117,30 @@ def test_resume_matches_uninterrupted_run(tiny_tokenizer, tmp_path):
     from gsil_bench.backend.tiny import build_model
 
     def fresh():
-        return build_model(tiny_tokenizer, hidden_size=32, num_layers=2, num_heads=2,
-                           intermediate_size=64, max_positions=128, seed=0)
+        return build_model(
+            tiny_tokenizer,
+            hidden_size=32,
+            num_layers=2,
+            num_heads=2,
+            intermediate_size=64,
+            max_positions=128,
+            seed=0,
+        )
 
     examples = _examples(tiny_tokenizer)
     spec = get_loss("spin")
-    ref = reference_logps(fresh(), examples, with_generated=True, batch_size=8,
-                          pad_id=tiny_tokenizer.pad_token_id)
+    ref = reference_logps(
+        fresh(), examples, with_generated=True, batch_size=8, pad_id=tiny_tokenizer.pad_token_id
+    )
     optim = OptimConfig(lr=1e-3, batch_size=4, epochs=2, checkpoint_every=3)
-    kwargs = dict(loss=spec, hparams={"beta": 1.0}, optim=optim, seed=3,
-                  pad_id=tiny_tokenizer.pad_token_id, reference=ref)
+    kwargs = dict(
+        loss=spec,
+        hparams={"beta": 1.0},
+        optim=optim,
+        seed=3,
+        pad_id=tiny_tokenizer.pad_token_id,
+        reference=ref,
+    )
 
     straight = fresh()
     train(straight, examples, run_dir=tmp_path / "straight", **kwargs)
@@ -124,14 +157,20 @@ def test_resume_matches_uninterrupted_run(tiny_tokenizer, tmp_path):
 
     interrupted = fresh()
     with pytest.raises(KeyboardInterrupt):
-        train(interrupted, examples, run_dir=tmp_path / "resumed",
-              **{**kwargs, "loss": replace(spec, fn=crashing)})
+        train(
+            interrupted,
+            examples,
+            run_dir=tmp_path / "resumed",
+            **{**kwargs, "loss": replace(spec, fn=crashing)},
+        )
     resumed = fresh()
     result = train(resumed, examples, run_dir=tmp_path / "resumed", **kwargs)
     assert result.resumed_from == 3
     assert torch.equal(_params(straight), _params(resumed))
-    steps = [json.loads(x)["step"] for x in
-             (tmp_path / "resumed" / "train_log.jsonl").read_text().splitlines()]
+    steps = [
+        json.loads(x)["step"]
+        for x in (tmp_path / "resumed" / "train_log.jsonl").read_text().splitlines()
+    ]
     assert steps == list(range(1, result.steps + 1))
 
 
@@ -142,6 +181,14 @@ def test_non_finite_loss_names_loss_and_step(tiny_model, tiny_tokenizer, tmp_pat
     spec = get_loss("gsil-exponential")
     ref = {"real": torch.zeros(16), "generated": torch.full((16,), -1e4)}
     with pytest.raises(NonFiniteLossError, match=r"gsil-exponential.*step 1"):
-        train(tiny_model, examples, loss=spec, hparams={"beta": 1.0, "shift": 0.0},
-              optim=OptimConfig(batch_size=8), seed=0, run_dir=tmp_path,
-              pad_id=tiny_tokenizer.pad_token_id, reference=ref)
+        train(
+            tiny_model,
+            examples,
+            loss=spec,
+            hparams={"beta": 1.0, "shift": 0.0},
+            optim=OptimConfig(batch_size=8),
+            seed=0,
+            run_dir=tmp_path,
+            pad_id=tiny_tokenizer.pad_token_id,
+            reference=ref,
+        )
