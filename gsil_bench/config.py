@@ -34,8 +34,8 @@ class TinyModelConfig(_Section):
     num_heads: int = 4
     intermediate_size: int = 384
     max_positions: int = 512
-    base_steps: int = 500
-    base_decay_steps: int = 150  # linear decay at the end: an un-annealed base swamps any loss
+    base_steps: int = 1000
+    base_decay_steps: int = 250  # linear decay at the end: an un-annealed base swamps any loss
     base_lr: float = 2e-3
     base_batch_size: int = 32
 

@@ -42,3 +42,7 @@ def main() -> None:
     except KeyboardInterrupt:
         Console(stderr=True).print("interrupted; completed work is kept")
         sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

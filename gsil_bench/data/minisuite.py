@@ -43,7 +43,7 @@ class MiniSuiteConfig(BaseModel):
     n_test: int = Field(default=200, ge=0)
     domains: tuple[Domain, ...] = DOMAINS
     math_min_steps: int = Field(default=2, ge=1)
-    math_max_steps: int = Field(default=4, ge=1)
+    math_max_steps: int = Field(default=3, ge=1)
     math_max_number: int = Field(default=20, ge=2, description="largest start value and operand")
     math_max_value: int = Field(default=100, ge=4, description="largest intermediate result")
     dialogue_min_items: int = Field(default=2, ge=2)
