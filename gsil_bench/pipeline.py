@@ -18,14 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from accelerate import PartialState
 
 from gsil_bench.backend.batches import TrainExample, reference_logps, tokenize_pairs
 from gsil_bench.backend.cache import DiskCache, content_key
 from gsil_bench.backend.chat import render_prompt
 from gsil_bench.backend.generation import generate
 from gsil_bench.backend.model import fingerprint_model, load_pretrained, save_pretrained
-from gsil_bench.backend.trainer import train
+from gsil_bench.backend.trainer import distributed_state, train
 from gsil_bench.config import RunConfig, config_to_yaml
 from gsil_bench.data.records import Demonstration
 from gsil_bench.errors import UserError
@@ -135,7 +134,7 @@ def negatives_for(
         {
             "model": model_fp,
             "prompts": hashlib.sha256("\x00".join(prompts).encode()).hexdigest(),
-            "gen": gen.model_dump(exclude={"batch_size", "backend", "mix_previous_rounds"}),
+            "gen": gen.model_dump(exclude={"batch_size", "mix_previous_rounds"}),
             "seed": config.seed if gen.do_sample else 0,
         },
     )
@@ -230,7 +229,7 @@ def run_round(
     spec = get_loss(config.loss.name)
     hparams = validate_hparams(config.loss.name, config.loss.params)
     round_dir = config.resolved_output_dir() / f"round-{round_index}"
-    state = PartialState()
+    state = distributed_state()
     facts: dict[str, Any] = {}
     model_fp = fingerprint_model(model)
     negatives = None
@@ -346,7 +345,7 @@ def run_experiment(config: RunConfig) -> dict[str, Any]:
         previous = json.loads(finished.read_text())
         if previous.get("fingerprints", {}).get("config") == config.fingerprint():
             return previous
-    state = PartialState()
+    state = distributed_state()
     if state.is_main_process:
         _check_run_dir(run_dir, config)
     cache = DiskCache(config.cache_dir)

@@ -90,6 +90,9 @@ class SweepSpec(_Strict):
     base: dict[str, Any] = Field(default_factory=dict)
     methods: list[Method]
     grid: dict[str, list[Any]] = Field(default_factory=dict)
+    # "cross": every combination of grid values; "one-at-a-time": each knob varied alone, the
+    # others at their first (reference) value: a curve per knob at a fraction of the cost.
+    grid_mode: Literal["cross", "one-at-a-time"] = "cross"
     seeds: list[int] = Field(default_factory=lambda: [0])
     objective: Objective = Objective()
     sampler: Literal["grid", "tpe", "random"] = "grid"
@@ -155,12 +158,15 @@ def config_id(config: RunConfig) -> str:
 def grid_points(spec: SweepSpec) -> list[tuple[int, dict[str, Any]]]:
     """(method index, knob values) for every fixed configuration of a grid sweep."""
     keys = list(spec.grid)
-    combos = list(itertools.product(*(spec.grid[k] for k in keys))) or [()]
-    return [
-        (m, dict(zip(keys, combo, strict=True)))
-        for m in range(len(spec.methods))
-        for combo in combos
-    ]
+    if spec.grid_mode == "one-at-a-time":
+        reference = {k: values[0] for k, values in spec.grid.items()}
+        settings = [reference] + [
+            {**reference, key: value} for key in keys for value in spec.grid[key][1:]
+        ]
+    else:
+        combos = itertools.product(*(spec.grid[k] for k in keys))
+        settings = [dict(zip(keys, combo, strict=True)) for combo in combos] or [{}]
+    return [(m, values) for m in range(len(spec.methods)) for values in settings]
 
 
 def load_sweep(path: str | Path) -> SweepSpec:

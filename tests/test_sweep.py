@@ -22,7 +22,7 @@ def tiny_sweep(tmp_path, methods, **extra) -> Path:
     base = {**TINY, "cache_dir": str(tmp_path / "cache")}
     spec = {"study": "tiny", "base": base, "methods": methods, "seeds": [0], **extra}
     path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(spec))
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path
 
 
@@ -121,3 +121,23 @@ def test_interrupted_trial_is_requeued(tmp_path):
     assert recover_interrupted(study) == [trial.number]
     states = [t.state for t in study.get_trials()]
     assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.WAITING]
+
+
+def test_one_at_a_time_grid_varies_each_knob_alone(tmp_path):
+    from gsil_bench.sweep_spec import grid_points
+
+    path = tiny_sweep(
+        tmp_path,
+        [{"loss": "sft"}],
+        grid={"data.quality.subsample": [1.0, 0.5, 0.25], "data.quality.duplicate": [0.0, 0.5]},
+        grid_mode="one-at-a-time",
+    )
+    settings = [values for _, values in grid_points(load_sweep(path))]
+    clean = {"data.quality.subsample": 1.0, "data.quality.duplicate": 0.0}
+    # The reference setting, then 2 more subsample values and 1 more duplicate value: 4, not 6.
+    assert settings == [
+        clean,
+        {**clean, "data.quality.subsample": 0.5},
+        {**clean, "data.quality.subsample": 0.25},
+        {**clean, "data.quality.duplicate": 0.5},
+    ]

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator
+from accelerate import Accelerator, PartialState
 
 from gsil_bench.backend.batches import TrainExample, collate, move, sequence_logps
 from gsil_bench.config import OptimConfig
@@ -42,11 +42,22 @@ class TrainResult:
         return self.tokens / self.seconds if self.seconds > 0 else 0.0
 
 
+def _cpu_only() -> bool:
+    # Without a GPU, accelerate joins the processes of `accelerate launch`/`torchrun` (gloo)
+    # only when told it runs on CPU; otherwise each process would silently train alone.
+    return not torch.cuda.is_available()
+
+
+def distributed_state() -> PartialState:
+    """The process group this process belongs to (a single process when not launched)."""
+    return PartialState(cpu=_cpu_only())
+
+
 def make_accelerator(mixed_precision: str) -> Accelerator:
     if mixed_precision == "auto":
         gpu_bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
         mixed_precision = "bf16" if gpu_bf16 else "no"
-    return Accelerator(mixed_precision=mixed_precision)
+    return Accelerator(mixed_precision=mixed_precision, cpu=_cpu_only())
 
 
 def _optimizer(model, optim: OptimConfig) -> torch.optim.Optimizer:
@@ -184,7 +195,10 @@ def train(
     torch.manual_seed(seed)
     optimizer = _optimizer(model, optim)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total, optim))
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    # The scheduler is stepped by us once per optimizer step: accelerate's wrapper would step
+    # it once per process, running the schedule num_processes times too fast.
+    model, optimizer = accelerator.prepare(model, optimizer)
+    accelerator.register_for_checkpointing(scheduler)
     model.train()
     run_dir.mkdir(parents=True, exist_ok=True)
     checkpointer = Checkpointer(run_dir, accelerator)

@@ -15,9 +15,9 @@ def summarize(record: dict, console: Console) -> None:
     rounds = record["rounds"]
     last = record["trajectory"]
     console.print(f"[bold green]done[/] {record['loss']} seed {record['seed']}")
-    console.print(f"  model:  {record['model_path']}")
-    console.print(f"  log:    {rounds[-1]['log'] if rounds else '-'}")
-    console.print(f"  record: {Path(record['output_dir']) / 'result.json'}")
+    console.print(f"  model:  {record['model_path']}", soft_wrap=True)
+    console.print(f"  log:    {rounds[-1]['log'] if rounds else '-'}", soft_wrap=True)
+    console.print(f"  record: {Path(record['output_dir']) / 'result.json'}", soft_wrap=True)
     if last:
         first, final = last[0], last[-1]
         keys = [

@@ -32,7 +32,12 @@ def _mini(model, tokenizer, cfg: EvalConfig, suite) -> dict[str, BenchmarkResult
 
     if suite is None:
         raise UserError("the mini suite was not built for this run (data.source is not 'mini')")
-    items = suite.test[: cfg.limit] if cfg.limit else suite.test
+    items = list(suite.test)
+    if cfg.limit:  # the limit applies per benchmark, i.e. per mini-suite domain
+        by_domain: dict[str, list] = {}
+        for item in items:
+            by_domain.setdefault(item.domain, []).append(item)
+        items = [item for group in by_domain.values() for item in group[: cfg.limit]]
     began = time.perf_counter()
     answers = answer_conversations(
         model,
