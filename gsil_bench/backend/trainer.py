@@ -244,7 +244,7 @@ def train(
             row = {"step": step + 1, **{k: v / optim.grad_accum for k, v in sums.items()}}
             row.update(
                 grad_norm=grad_norm,
-                lr=scheduler.get_last_lr()[0],
+                lr=float(scheduler.get_last_lr()[0]),
                 tokens_per_s=step_tokens * world / max(elapsed, 1e-9),
             )
             history.append(row)
