@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -39,7 +40,22 @@ class Bar:
 
 @contextmanager
 def progress_bar(total: int, description: str, enabled: bool = True) -> Iterator[Bar]:
-    """Yield a started bar; disabled (silent) outside a TTY."""
+    """Yield a started bar. Outside a TTY the bar is off and a stage of some length logs
+    one line when it starts and one when it ends, so CI logs still show where time goes."""
+    if enabled and not interactive():
+        began = time.perf_counter()
+        print(f"[gsil-bench] {description}: {total} to do", file=sys.stderr, flush=True)
+        with _rich_bar(total, description, enabled=False) as bar:
+            yield bar
+        seconds = time.perf_counter() - began
+        print(f"[gsil-bench] {description}: done in {seconds:.1f}s", file=sys.stderr, flush=True)
+        return
+    with _rich_bar(total, description, enabled) as bar:
+        yield bar
+
+
+@contextmanager
+def _rich_bar(total: int, description: str, enabled: bool) -> Iterator[Bar]:
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -47,7 +63,7 @@ def progress_bar(total: int, description: str, enabled: bool = True) -> Iterator
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         TextColumn("{task.fields[status]}"),
-        disable=not (enabled and interactive()),
+        disable=not enabled,
         transient=False,
     )
     with progress:
