@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gsil_bench.errors import UserError
+from gsil_bench.evaluation.result import primary_metric
 from gsil_bench.report_objective import Objective, parse_objective
 from gsil_bench.stats import (
     MeanInterval,
@@ -163,7 +164,7 @@ def _columns(records: Iterable[RunRecord]) -> list[Column]:
     for record in records:  # records arrive sorted by file name, so the choice is stable
         for name, result in record.benchmarks.items():
             if name not in primary and result["metrics"]:
-                primary[name] = str(next(iter(result["metrics"])))
+                primary[name] = primary_metric(result)
     return [Column(name, primary[name]) for name in sorted(primary)]
 
 

@@ -26,6 +26,7 @@ import optuna.storages.journal
 from optuna.trial import TrialState
 
 from gsil_bench.errors import UserError
+from gsil_bench.evaluation.result import primary_metric
 from gsil_bench.sweep_spec import (
     SweepSpec,
     config_id,
@@ -158,7 +159,7 @@ def choose(trial: optuna.Trial, spec: SweepSpec) -> tuple[int, dict[str, Any]]:
 def metric_value(record: dict[str, Any], name: str) -> float:
     benchmarks = record.get("benchmarks") or {}
     if name == "mean":
-        primaries = [next(iter(b["metrics"].values())) for b in benchmarks.values()]
+        primaries = [b["metrics"][primary_metric(b)] for b in benchmarks.values()]
         if not primaries:
             raise UserError("objective 'mean' needs at least one benchmark in eval.suites")
         return sum(primaries) / len(primaries)
@@ -179,7 +180,7 @@ def objective_values(spec: SweepSpec, records: list[dict[str, Any]]) -> list[flo
 def write_json_atomic(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=float))
+    tmp.write_text(json.dumps(data, indent=1, default=float))
     os.replace(tmp, path)
 
 

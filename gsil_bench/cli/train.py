@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gsil_bench.errors import NonFiniteLossError, UserError
+from gsil_bench.evaluation.result import primary_metric
 
 
 def summarize(record: dict, console: Console) -> None:
@@ -30,7 +31,8 @@ def summarize(record: dict, console: Console) -> None:
     if benchmarks:
         table = Table("benchmark", "metric", "value")
         for name, result in benchmarks.items():
-            metric, value = next(iter(result["metrics"].items()))
+            metric = primary_metric(result)
+            value = result["metrics"][metric]
             table.add_row(name, metric, f"{value:.3f}")
         console.print(table)
 

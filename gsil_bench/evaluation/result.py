@@ -22,8 +22,14 @@ class BenchmarkResult:
         return next(iter(self.metrics))
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # "primary" is stored explicitly: JSON tools (and sort_keys) do not keep dict order.
+        return {**asdict(self), "primary": self.primary}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BenchmarkResult:
-        return cls(**data)
+        return cls(**{k: v for k, v in data.items() if k != "primary"})
+
+
+def primary_metric(result: dict[str, Any]) -> str:
+    """The headline metric of a serialised result (older records: the first key)."""
+    return str(result.get("primary") or next(iter(result["metrics"])))
