@@ -103,6 +103,7 @@ class GenerationConfig(_Section):
     temperature: float = Field(default=1.0, gt=0)
     top_p: float = Field(default=1.0, gt=0, le=1)
     batch_size: int = Field(default=64, ge=1)
+    backend: Literal["hf", "vllm"] = "hf"  # vllm: GPU users with the `vllm` extra
     # SPIN's release trains round t on round t's generations plus those of round t-1.
     mix_previous_rounds: bool = False
 

@@ -22,7 +22,7 @@ import torch
 from gsil_bench.backend.batches import TrainExample, reference_logps, tokenize_pairs
 from gsil_bench.backend.cache import DiskCache, content_key
 from gsil_bench.backend.chat import render_prompt
-from gsil_bench.backend.generation import generate
+from gsil_bench.backend.generation import generate, generate_vllm
 from gsil_bench.backend.model import fingerprint_model, load_pretrained, save_pretrained
 from gsil_bench.backend.trainer import distributed_state, train
 from gsil_bench.config import RunConfig, config_to_yaml
@@ -141,18 +141,25 @@ def negatives_for(
     hit = cache.get("generated", key)
     if hit is not None:
         return json.loads((hit / "responses.json").read_text())
-    responses = generate(
-        model,
-        tokenizer,
-        prompts,
-        max_new_tokens=gen.max_new_tokens,
-        batch_size=gen.batch_size,
-        do_sample=gen.do_sample,
-        temperature=gen.temperature,
-        top_p=gen.top_p,
-        seed=config.seed,
-        description=f"round {round_index}: generating",
-    )
+    sampling = {
+        "max_new_tokens": gen.max_new_tokens,
+        "do_sample": gen.do_sample,
+        "temperature": gen.temperature,
+        "top_p": gen.top_p,
+        "seed": config.seed,
+    }
+    if gen.backend == "vllm":
+        staging = cache.root / "vllm-staging" / model_fp
+        responses = generate_vllm(model, tokenizer, prompts, staging_dir=staging, **sampling)
+    else:
+        responses = generate(
+            model,
+            tokenizer,
+            prompts,
+            batch_size=gen.batch_size,
+            description=f"round {round_index}: generating",
+            **sampling,
+        )
 
     def write(tmp: Path) -> None:
         (tmp / "responses.json").write_text(json.dumps(responses))

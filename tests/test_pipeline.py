@@ -107,3 +107,17 @@ def test_rejected_negatives_for_dpo_style_data(tmp_path):
     )
     assert record["data"]["demonstrations"] == 40
     assert _entries(tmp_path, "generated") == []  # negatives came from the data
+
+
+def test_vllm_backend_without_vllm_is_one_clear_error(tmp_path):
+    pytest.importorskip("torch")
+    try:
+        import vllm  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("vLLM is installed here; this checks the message users without it get")
+    from gsil_bench.errors import UserError
+
+    with pytest.raises(UserError, match=r"pip install 'gsil-bench\[vllm\]'"):
+        run_experiment(_config(tmp_path, "generation.backend=vllm", "eval.suites=[]"))

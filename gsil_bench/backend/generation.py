@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 
 from gsil_bench.backend.chat import encode_prompt
+from gsil_bench.errors import UserError
 from gsil_bench.progress import progress_bar
 
 
@@ -67,3 +69,42 @@ def generate(
         torch.random.set_rng_state(generator_state)
         model.train(was_training)
     return outputs
+
+
+def generate_vllm(
+    model,
+    tokenizer,
+    prompts: Sequence[str],
+    *,
+    staging_dir: Path,
+    max_new_tokens: int = 128,
+    do_sample: bool = False,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    seed: int = 0,
+) -> list[str]:
+    """The same contract as :func:`generate`, served by vLLM (GPU users, extra ``vllm``).
+
+    vLLM loads weights from disk, so the model in memory is saved to ``staging_dir`` first
+    (once per weight fingerprint: the caller names the folder after it).
+    """
+    try:
+        from vllm import LLM, SamplingParams
+    except ImportError:
+        raise UserError(
+            "generation.backend=vllm needs vLLM: pip install 'gsil-bench[vllm]' (GPU machines)"
+        ) from None
+    from gsil_bench.backend.model import save_pretrained
+
+    if not (staging_dir / "config.json").exists():
+        save_pretrained(model, tokenizer, staging_dir)
+    llm = LLM(model=str(staging_dir), seed=seed)
+    params = SamplingParams(
+        max_tokens=max_new_tokens,
+        temperature=temperature if do_sample else 0.0,
+        top_p=top_p if do_sample else 1.0,
+        seed=seed,
+    )
+    outputs = llm.generate(list(prompts), params)
+    del llm  # frees the GPU memory vLLM reserved before training resumes
+    return [out.outputs[0].text for out in outputs]
