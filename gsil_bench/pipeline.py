@@ -141,7 +141,7 @@ def negatives_for(
     hit = cache.get("generated", key)
     if hit is not None:
         return json.loads((hit / "responses.json").read_text())
-    sampling = {
+    sampling: dict[str, Any] = {
         "max_new_tokens": gen.max_new_tokens,
         "do_sample": gen.do_sample,
         "temperature": gen.temperature,
