@@ -1,7 +1,7 @@
 """DPO-family pairwise losses on (real, generated) pairs, for comparison with GSIL and SPIN.
 
 Here the demonstration plays the "chosen" response and the generated one the "rejected".
-Metrics follow the shared ``reward/*`` names of gsil_bench.losses.gsil; SimPO, which has no
+Metrics follow the shared ``reward/*`` names of gsil_bench.losses.common; SimPO, which has no
 reference, uses its own length-normalised reward (see :func:`simpo`).
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 
-from gsil_bench.losses.gsil import log_ratios, reference_reward_metrics, required, reward_metrics
+from gsil_bench.losses.common import log_ratios, present, reference_reward_metrics, reward_metrics
 from gsil_bench.registry import register_loss
 from gsil_bench.types import LogpBatch, LossOutput
 
@@ -23,12 +23,14 @@ def ipo(batch: LogpBatch, *, beta: float = 0.1) -> LossOutput:
     1/(2*beta) instead of pushing it to infinity as DPO's logistic loss does; beta here is
     the paper's regularisation strength tau.
     """
-    r_w, r_l = log_ratios(batch, "ipo")
+    r_w, r_l = log_ratios(batch)
     loss = (r_w - r_l - 1 / (2 * beta)) ** 2
     return LossOutput(loss, reference_reward_metrics(r_w, r_l, beta))
 
 
-@register_loss("simpo", needs_reference=False, needs_generated=True, family="dpo")
+@register_loss(
+    "simpo", needs_reference=False, needs_generated=True, needs_lengths=True, family="dpo"
+)
 def simpo(batch: LogpBatch, *, beta: float = 2.0, gamma: float = 1.0) -> LossOutput:
     """SimPO, reference-free: -log s(beta*(logp_real - logp_generated) - gamma), per token.
 
@@ -40,11 +42,8 @@ def simpo(batch: LogpBatch, *, beta: float = 2.0, gamma: float = 1.0) -> LossOut
     ratio of 0.5 at these defaults). Metrics: ``reward/*`` use that reward, ``logp/real`` and
     ``logp/generated`` the length-normalised log-probs themselves (as ``sft`` does).
     """
-    policy_generated = required(batch.policy_generated, "policy_generated", "simpo")
-    logp_real = batch.policy_real / required(batch.real_tokens, "real_tokens", "simpo")
-    logp_generated = policy_generated / required(
-        batch.generated_tokens, "generated_tokens", "simpo"
-    )
+    logp_real = batch.policy_real / present(batch, "real_tokens")
+    logp_generated = present(batch, "policy_generated") / present(batch, "generated_tokens")
     loss = -F.logsigmoid(beta * (logp_real - logp_generated) - gamma)
     metrics = reward_metrics(beta * logp_real, beta * logp_generated, logp_real > logp_generated)
     metrics["logp/real"] = logp_real.detach()

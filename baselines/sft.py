@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from gsil_bench.losses.gsil import required
+from gsil_bench.losses.common import present
 from gsil_bench.registry import register_loss
 from gsil_bench.types import LogpBatch, LossOutput
 
 
-@register_loss("sft", needs_reference=False, needs_generated=False)
+@register_loss("sft", needs_reference=False, needs_generated=False, needs_lengths=True)
 def sft(batch: LogpBatch) -> LossOutput:
     """SFT, per-token NLL of the demonstration: -policy_real / real_tokens.
 
@@ -16,6 +16,5 @@ def sft(batch: LogpBatch) -> LossOutput:
     no generated response: the backend skips both stages. Metric ``logp/real`` is the
     length-normalised log-prob of the demonstration (the negative loss), detached.
     """
-    real_tokens = required(batch.real_tokens, "real_tokens", "sft")
-    logp_real = batch.policy_real / real_tokens
+    logp_real = batch.policy_real / present(batch, "real_tokens")
     return LossOutput(-logp_real, {"logp/real": logp_real.detach()})

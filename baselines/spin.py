@@ -5,14 +5,14 @@ ICML 2024, arXiv 2401.01335. The main player's objective depends only on the gap
 log-ratios of the demonstration and of the self-generated response, r_w - r_l, with
 r = log pi(y|x) - log pi_ref(y|x) and pi_ref the previous iteration's model. The paper's
 loss is the logistic one; the hinge variant swaps in another convex, decreasing l(t).
-Metrics: the shared ``reward/*`` set of gsil_bench.losses.gsil (reward = beta * log-ratio).
+Metrics: the shared ``reward/*`` set of gsil_bench.losses.common (reward = beta * log-ratio).
 """
 
 from __future__ import annotations
 
 import torch.nn.functional as F
 
-from gsil_bench.losses.gsil import log_ratios, reference_reward_metrics
+from gsil_bench.losses.common import log_ratios, reference_reward_metrics
 from gsil_bench.registry import register_loss
 from gsil_bench.types import LogpBatch, LossOutput
 
@@ -25,7 +25,7 @@ def spin(batch: LogpBatch, *, beta: float = 0.1) -> LossOutput:
     its exact, overflow-free form. Identical real and generated responses (r_w == r_l
     for every parameter value) give a constant log 2 and no gradient.
     """
-    r_w, r_l = log_ratios(batch, "spin")
+    r_w, r_l = log_ratios(batch)
     loss = -F.logsigmoid(beta * (r_w - r_l))
     return LossOutput(loss, reference_reward_metrics(r_w, r_l, beta))
 
@@ -37,6 +37,6 @@ def spin_hinge(batch: LogpBatch, *, beta: float = 0.1) -> LossOutput:
     Chen et al. 2024, arXiv 2401.01335, with l(t) = max(0, 1 - t): pairs already separated
     by a scaled margin of 1 give no gradient.
     """
-    r_w, r_l = log_ratios(batch, "spin-hinge")
+    r_w, r_l = log_ratios(batch)
     loss = F.relu(1 - beta * (r_w - r_l))
     return LossOutput(loss, reference_reward_metrics(r_w, r_l, beta))

@@ -1,9 +1,16 @@
-"""The loss registry: built-in losses, ``@register_loss`` and third-party entry points.
+"""One generic registry for every kind of plug-in, and the loss registry built on it.
 
-Built-ins are named by lazy "module:function" targets so that listing them imports nothing
-heavy; plugins declare ``NAME = "module:function"`` in the ``gsil_bench.losses`` entry-point
-group. Every loss function is decorated with :func:`register_loss`, which reads its
-keyword-only hyperparameters (and their defaults) from the signature.
+A :class:`Registry` maps names to objects of one kind (losses, benchmarks, judges, data
+transforms, samplers, ...). It finds them in three places:
+
+- **lazy built-in targets**: ``{"name": "module:attr"}``, imported only when the name is used, so
+  listing names imports nothing heavy;
+- **built-in modules** that register themselves when imported (every module of a package such
+  as ``gsil_bench.evaluation.benchmarks``), so adding a built-in is adding one module;
+- **entry points** of third-party packages (``[project.entry-points."<group>"]``).
+
+Unknown names raise a :class:`UserError` with close matches ("did you mean") and the full list;
+a second object registered under a taken name is an error naming both.
 """
 
 from __future__ import annotations
@@ -11,12 +18,145 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
-from collections.abc import Callable, Mapping
+import pkgutil
+from collections.abc import Callable, Iterable, Mapping
 from importlib.metadata import entry_points
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from gsil_bench.errors import UserError
 from gsil_bench.types import LossFn, LossSpec
+
+T = TypeVar("T")
+
+
+def target_of(obj: Any) -> str:
+    """``module:qualname`` of a function or class: where a registered object lives."""
+    return f"{obj.__module__}:{obj.__qualname__}"
+
+
+def import_target(target: str) -> Any:
+    """The object a ``module:attr.path`` target names."""
+    module_name, _, attr = target.partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for part in filter(None, attr.split(".")):
+        obj = getattr(obj, part)
+    return obj
+
+
+def did_you_mean(name: str, names: Iterable[str], *, n: int = 3, cutoff: float = 0.5) -> str:
+    """`` Did you mean 'a', 'b'?`` for the close matches of ``name``, or an empty string."""
+    close = difflib.get_close_matches(name, list(names), n=n, cutoff=cutoff)
+    return f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+
+
+class Registry(Generic[T]):
+    """Names -> objects of one ``kind``; see the module docstring for where names come from.
+
+    ``adapt(name, target, obj)`` turns what a lazy target or entry point points at into the
+    registered object (e.g. a decorated function into its spec); by default the object itself.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        *,
+        group: str,
+        builtins: Mapping[str, str] | None = None,
+        modules: Iterable[str] = (),
+        adapt: Callable[[str, str, Any], T] | None = None,
+    ) -> None:
+        self.kind = kind
+        self.group = group
+        self.builtins: dict[str, str] = dict(builtins or {})
+        self._modules = tuple(modules)
+        self._modules_loaded = False
+        self._adapt = adapt
+        self._registered: dict[str, tuple[str, T]] = {}
+
+    # ----------------------------------------------------------------- registering
+
+    def register(self, name: str, obj: T, *, target: str) -> None:
+        """Register ``obj`` (defined at ``target``) as ``name``; a taken name is an error."""
+        builtin = self.builtins.get(name)
+        if builtin is not None and builtin != target:
+            raise UserError(
+                f"{self.kind} name {name!r} is a built-in ({builtin}); {target} cannot reuse it"
+            )
+        existing = self._registered.get(name)
+        if existing is not None and existing[0] != target:
+            raise UserError(f"{self.kind} name {name!r} is already registered by {existing[0]}")
+        self._registered[name] = (target, obj)
+
+    def forget(self, name: str) -> None:
+        """Drop a name registered at run time (tests use it to clean up)."""
+        self._registered.pop(name, None)
+
+    def registered(self) -> set[str]:
+        """Names registered so far in this process (built-ins only once they were imported)."""
+        return set(self._registered)
+
+    # ----------------------------------------------------------------- discovery
+
+    def _load_modules(self) -> None:
+        """Import every built-in module (and each module of a built-in package) once."""
+        if self._modules_loaded:
+            return
+        self._modules_loaded = True
+        for name in self._modules:
+            module = importlib.import_module(name)
+            for info in pkgutil.iter_modules(getattr(module, "__path__", [])):
+                if not info.name.startswith("_"):
+                    importlib.import_module(f"{name}.{info.name}")
+
+    def plugin_targets(self) -> dict[str, str]:
+        """Entry points of the registry's group; one reusing a built-in name is an error."""
+        targets: dict[str, str] = {}
+        for ep in entry_points(group=self.group):
+            if ep.name in self.builtins:
+                raise UserError(
+                    f"plugin {self.kind} {ep.name!r} ({ep.value}, package "
+                    f"{getattr(ep.dist, 'name', '?')}) reuses a built-in {self.kind} name"
+                )
+            targets[ep.name] = ep.value
+        return targets
+
+    def names(self) -> list[str]:
+        """Every name: lazy built-ins first, then the rest (self-registered, plugins) sorted."""
+        self._load_modules()
+        first = list(self.builtins)
+        rest = (set(self._registered) | set(self.plugin_targets())) - set(first)
+        return first + sorted(rest)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name in self.names()
+
+    # ----------------------------------------------------------------- lookup
+
+    def get(self, name: str) -> T:
+        """The object called ``name``; unknown names raise a UserError with close matches."""
+        if name in self._registered:
+            return self._registered[name][1]
+        target = self.builtins.get(name)
+        if target is None:
+            self._load_modules()
+            if name in self._registered:
+                return self._registered[name][1]
+            target = self.plugin_targets().get(name)
+        if target is None:
+            names = self.names()
+            raise UserError(
+                f"unknown {self.kind} {name!r}.{did_you_mean(name, names)} "
+                f"Available: {', '.join(names) or 'none'}"
+            )
+        obj = import_target(target)
+        if name in self._registered:  # importing the module registered it
+            return self._registered[name][1]
+        adapted = self._adapt(name, target, obj) if self._adapt else obj
+        self.register(name, adapted, target=target)
+        return adapted
+
+
+# =========================================================================== losses
 
 ENTRY_POINT_GROUP = "gsil_bench.losses"
 
@@ -34,11 +174,19 @@ BUILTINS: dict[str, str] = {
     "gsil-exponential": "gsil_bench.losses.gsil:gsil_exponential",
 }
 
-_REGISTERED: dict[str, LossSpec] = {}
+
+def _loss_spec_of(name: str, target: str, obj: Any) -> LossSpec:
+    spec = getattr(obj, "loss_spec", None)
+    if not isinstance(spec, LossSpec):
+        raise UserError(f"loss {name!r} at {target} is not decorated with @register_loss")
+    if spec.name != name:
+        raise UserError(f"entry point {name!r} points at {target}, registered as {spec.name!r}")
+    return spec
 
 
-def _target_of(fn: Callable[..., Any]) -> str:
-    return f"{fn.__module__}:{fn.__qualname__}"
+LOSSES: Registry[LossSpec] = Registry(
+    "loss", group=ENTRY_POINT_GROUP, builtins=BUILTINS, adapt=_loss_spec_of
+)
 
 
 def _keyword_hparams(name: str, fn: Callable[..., Any]) -> dict[str, Any]:
@@ -63,85 +211,46 @@ def register_loss(
     *,
     needs_reference: bool,
     needs_generated: bool,
+    needs_lengths: bool = False,
     family: str | None = None,
 ) -> Callable[[LossFn], LossFn]:
     """Register ``fn`` as the loss ``name``. The function itself is returned unchanged.
 
-    A name already taken by another function (a built-in or an earlier plugin) is an error.
+    The metadata says which :class:`LogpBatch` fields the loss reads (``needs_lengths``: the
+    response token counts); the spec checks them before every call, so a loss body never
+    repeats its own name in a "missing field" error. A name already taken by another function
+    (a built-in or an earlier plugin) is an error.
     """
 
     def decorate(fn: LossFn) -> LossFn:
-        target = _target_of(fn)
-        builtin_target = BUILTINS.get(name)
-        if builtin_target is not None and builtin_target != target:
-            raise UserError(
-                f"loss name {name!r} is a built-in ({builtin_target}); {target} cannot reuse it"
-            )
-        existing = _REGISTERED.get(name)
-        if existing is not None and existing.target != target:
-            raise UserError(f"loss name {name!r} is already registered by {existing.target}")
+        target = target_of(fn)
         doc = inspect.getdoc(fn) or ""
         spec = LossSpec(
             name=name,
             fn=fn,
             needs_reference=needs_reference,
             needs_generated=needs_generated,
+            needs_lengths=needs_lengths,
             hparams=_keyword_hparams(name, fn),
             family=family or name.split("-")[0],
             target=target,
             summary=doc.splitlines()[0] if doc else "",
         )
-        _REGISTERED[name] = spec
+        LOSSES.register(name, spec, target=target)
         fn.loss_spec = spec  # type: ignore[attr-defined]
         return fn
 
     return decorate
 
 
-def _plugin_targets() -> dict[str, str]:
-    targets: dict[str, str] = {}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name in BUILTINS:
-            raise UserError(
-                f"plugin loss {ep.name!r} ({ep.value}, package "
-                f"{getattr(ep.dist, 'name', '?')}) reuses a built-in loss name"
-            )
-        targets[ep.name] = ep.value
-    return targets
-
-
 def available() -> list[str]:
     """Every loss name: built-ins first, then plugins and losses registered at run time."""
-    names = list(BUILTINS)
-    extra = set(_plugin_targets()) | set(_REGISTERED)
-    return names + sorted(extra - set(BUILTINS))
-
-
-def _load_target(name: str, target: str) -> LossSpec:
-    module_name, _, attr = target.partition(":")
-    module = importlib.import_module(module_name)
-    obj: Any = module
-    for part in attr.split("."):
-        obj = getattr(obj, part)
-    spec = getattr(obj, "loss_spec", None)
-    if not isinstance(spec, LossSpec):
-        raise UserError(f"loss {name!r} at {target} is not decorated with @register_loss")
-    if spec.name != name:
-        raise UserError(f"entry point {name!r} points at {target}, registered as {spec.name!r}")
-    return spec
+    return LOSSES.names()
 
 
 def get_loss(name: str) -> LossSpec:
     """The loss called ``name``; unknown names raise a :class:`UserError` with close matches."""
-    if name in _REGISTERED:
-        return _REGISTERED[name]
-    target = BUILTINS.get(name) or _plugin_targets().get(name)
-    if target is None:
-        names = available()
-        close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
-        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        raise UserError(f"unknown loss {name!r}.{hint} Available: {', '.join(names)}")
-    return _load_target(name, target)
+    return LOSSES.get(name)
 
 
 def validate_hparams(name: str, hparams: Mapping[str, Any]) -> dict[str, Any]:
@@ -177,3 +286,19 @@ def describe() -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+__all__ = [
+    "BUILTINS",
+    "ENTRY_POINT_GROUP",
+    "LOSSES",
+    "Registry",
+    "available",
+    "describe",
+    "did_you_mean",
+    "get_loss",
+    "import_target",
+    "register_loss",
+    "target_of",
+    "validate_hparams",
+]

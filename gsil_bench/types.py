@@ -53,6 +53,26 @@ class LossSpec:
     family: str
     target: str  # "module:function" where it lives
     summary: str = ""
+    needs_lengths: bool = False  # reads real_tokens (and generated_tokens)
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The LogpBatch fields this loss reads, from its metadata."""
+        names = ["policy_real"]
+        if self.needs_generated:
+            names.append("policy_generated")
+        if self.needs_reference:
+            names += ["ref_real", "ref_generated"] if self.needs_generated else ["ref_real"]
+        if self.needs_lengths:
+            names += (
+                ["real_tokens", "generated_tokens"] if self.needs_generated else ["real_tokens"]
+            )
+        return tuple(names)
 
     def __call__(self, batch: LogpBatch, **hparams: Any) -> LossOutput:
+        # The backend fills fields from this metadata; a None here is a caller bug, and
+        # "NoneType has no attribute" would hide which loss asked for what.
+        for name in self.fields:
+            if getattr(batch, name) is None:
+                raise ValueError(f"loss {self.name!r} needs LogpBatch.{name}, which is None")
         return self.fn(batch, **hparams)

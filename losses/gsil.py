@@ -11,13 +11,7 @@ divergence each) gives one member of the family; the six below are gsil-bench's 
 Notation: r_w = policy_real - ref_real, r_l = policy_generated - ref_generated,
 z_w = beta*r_w + shift, z_l = beta*r_l + shift, s = sigmoid.
 
-Metrics, shared by every loss with a reference (the baselines import the helpers below so the
-names mean the same thing everywhere), each detached with shape (B,):
-
-- ``reward/real``      beta * r_w  (the implicit reward of the demonstration; no shift)
-- ``reward/generated`` beta * r_l
-- ``reward/margin``    reward/real - reward/generated
-- ``reward/accuracy``  1.0 where r_w > r_l, else 0.0
+Metrics: the shared ``reward/*`` set of gsil_bench.losses.common (reward = beta * log-ratio).
 """
 
 from __future__ import annotations
@@ -26,55 +20,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from gsil_bench.losses.common import log_ratios, reference_reward_metrics
 from gsil_bench.registry import register_loss
 from gsil_bench.types import LogpBatch, LossOutput
 
 
-def required(value: Tensor | None, field: str, loss: str) -> Tensor:
-    """``value``, or a clear error naming the loss and the missing LogpBatch field."""
-    # The backend fills fields from the loss's metadata; a None here is a caller bug, and
-    # "NoneType has no attribute" would hide which loss asked for what.
-    if value is None:
-        raise ValueError(f"loss {loss!r} needs LogpBatch.{field}, which is None")
-    return value
-
-
-def log_ratios(batch: LogpBatch, loss: str) -> tuple[Tensor, Tensor]:
-    """(r_w, r_l): policy minus reference summed log-probs of the real and generated responses."""
-    r_w = batch.policy_real - required(batch.ref_real, "ref_real", loss)
-    policy_generated = required(batch.policy_generated, "policy_generated", loss)
-    r_l = policy_generated - required(batch.ref_generated, "ref_generated", loss)
-    return r_w, r_l
-
-
-def reward_metrics(
-    reward_real: Tensor, reward_generated: Tensor, real_wins: Tensor
-) -> dict[str, Tensor]:
-    """The shared ``reward/*`` metrics, detached, shape (B,).
-
-    ``real_wins`` is where the demonstration beats the generated response; it is passed in
-    rather than derived from the rewards so that it does not flip with the sign of beta.
-    """
-    reward_real = reward_real.detach()
-    reward_generated = reward_generated.detach()
-    return {
-        "reward/real": reward_real,
-        "reward/generated": reward_generated,
-        "reward/margin": reward_real - reward_generated,
-        "reward/accuracy": real_wins.detach().to(reward_real.dtype),
-    }
-
-
-def reference_reward_metrics(r_w: Tensor, r_l: Tensor, beta: float) -> dict[str, Tensor]:
-    """``reward/*`` metrics of a loss with a reference: the reward is beta * log-ratio."""
-    return reward_metrics(beta * r_w, beta * r_l, r_w > r_l)
-
-
 def _classifier_logits(
-    batch: LogpBatch, loss: str, beta: float, shift: float
+    batch: LogpBatch, beta: float, shift: float
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """(r_w, r_l, z_w, z_l): log-ratios and the GSIL classifier logits z = beta*r + shift."""
-    r_w, r_l = log_ratios(batch, loss)
+    r_w, r_l = log_ratios(batch)
     return r_w, r_l, beta * r_w + shift, beta * r_l + shift
 
 
@@ -86,7 +41,7 @@ def gsil_logistic(batch: LogpBatch, *, beta: float = 0.1, shift: float = 0.0) ->
     classifier with logit z = beta * log(pi/pi_ref) + shift. ``-logsigmoid`` is the exact,
     overflow-free form of -log s(.).
     """
-    r_w, r_l, z_w, z_l = _classifier_logits(batch, "gsil-logistic", beta, shift)
+    r_w, r_l, z_w, z_l = _classifier_logits(batch, beta, shift)
     loss = -F.logsigmoid(z_w) - F.logsigmoid(-z_l)
     return LossOutput(loss, reference_reward_metrics(r_w, r_l, beta))
 
@@ -99,7 +54,7 @@ def gsil_brier(batch: LogpBatch, *, beta: float = 0.1, shift: float = 0.0) -> Lo
     against the labels 1 (real) and 0 (generated). 1 - s(z_w) is computed as s(-z_w), the
     same value without cancellation when s(z_w) is close to 1.
     """
-    r_w, r_l, z_w, z_l = _classifier_logits(batch, "gsil-brier", beta, shift)
+    r_w, r_l, z_w, z_l = _classifier_logits(batch, beta, shift)
     loss = torch.sigmoid(-z_w) ** 2 + torch.sigmoid(z_l) ** 2
     return LossOutput(loss, reference_reward_metrics(r_w, r_l, beta))
 
@@ -111,7 +66,7 @@ def gsil_hinge(batch: LogpBatch, *, beta: float = 0.1, shift: float = 0.0) -> Lo
     Xiao et al. 2024, arXiv 2410.10093: the SVM margin loss with labels +1 (real) and -1
     (generated); responses classified with margin 1 give no gradient.
     """
-    r_w, r_l, z_w, z_l = _classifier_logits(batch, "gsil-hinge", beta, shift)
+    r_w, r_l, z_w, z_l = _classifier_logits(batch, beta, shift)
     loss = F.relu(1 - z_w) + F.relu(1 + z_l)
     return LossOutput(loss, reference_reward_metrics(r_w, r_l, beta))
 
@@ -124,7 +79,7 @@ def gsil_kliep(batch: LogpBatch, *, beta: float = 0.1, shift: float = 0.0) -> Lo
     exp(z): -log ratio on real responses plus ratio on generated ones. exp(z_l) is kept as
     written; the training loop fails a run whose loss overflows.
     """
-    r_w, r_l, z_w, z_l = _classifier_logits(batch, "gsil-kliep", beta, shift)
+    r_w, r_l, z_w, z_l = _classifier_logits(batch, beta, shift)
     loss = -z_w + torch.exp(z_l)
     return LossOutput(loss, reference_reward_metrics(r_w, r_l, beta))
 
@@ -137,7 +92,7 @@ def gsil_lsif(batch: LogpBatch, *, beta: float = 0.1, shift: float = 0.0) -> Los
     exp(z): -ratio on real responses plus ratio**2 / 2 on generated ones. Unbounded below in
     z_w, and the exps are kept as written (the training loop guards overflow).
     """
-    r_w, r_l, z_w, z_l = _classifier_logits(batch, "gsil-lsif", beta, shift)
+    r_w, r_l, z_w, z_l = _classifier_logits(batch, beta, shift)
     loss = -torch.exp(z_w) + torch.exp(2 * z_l) / 2
     return LossOutput(loss, reference_reward_metrics(r_w, r_l, beta))
 
@@ -150,6 +105,6 @@ def gsil_exponential(batch: LogpBatch, *, beta: float = 0.1, shift: float = 0.0)
     (real) and -1 (generated); the exps are kept as written (the training loop guards
     overflow).
     """
-    r_w, r_l, z_w, z_l = _classifier_logits(batch, "gsil-exponential", beta, shift)
+    r_w, r_l, z_w, z_l = _classifier_logits(batch, beta, shift)
     loss = torch.exp(-z_w) + torch.exp(z_l)
     return LossOutput(loss, reference_reward_metrics(r_w, r_l, beta))

@@ -188,11 +188,11 @@ def test_validate_hparams_merges_defaults():
 @pytest.fixture
 def clean_registry():
     """Forget losses and plugin modules a test registers, so later tests see the built-ins only."""
-    before = set(registry._REGISTERED)
+    before = registry.LOSSES.registered()
     modules_before = set(sys.modules)
     yield
-    for name in set(registry._REGISTERED) - before - set(BUILTINS):
-        del registry._REGISTERED[name]
+    for name in registry.LOSSES.registered() - before - set(BUILTINS):
+        registry.LOSSES.forget(name)
     for module in set(sys.modules) - modules_before:
         if module.startswith(("my_plugin_loss", "clashing_plugin")):
             del sys.modules[module]

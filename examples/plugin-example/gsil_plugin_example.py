@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 
-from gsil_bench.losses.gsil import log_ratios, reference_reward_metrics
+from gsil_bench.losses.common import log_ratios, reference_reward_metrics
 from gsil_bench.registry import register_loss
 from gsil_bench.types import LogpBatch, LossOutput
 
@@ -22,7 +22,7 @@ def gsil_squared_hinge(batch: LogpBatch, *, beta: float = 0.1, shift: float = 0.
     built-in ``gsil-hinge``. Reuses gsil-bench's helpers so the ``reward/*`` metrics mean the
     same as for every built-in loss.
     """
-    r_w, r_l = log_ratios(batch, "gsil-squared-hinge")
+    r_w, r_l = log_ratios(batch)
     z_w, z_l = beta * r_w + shift, beta * r_l + shift
     loss = F.relu(1 - z_w) ** 2 + F.relu(1 + z_l) ** 2
     return LossOutput(loss, reference_reward_metrics(r_w, r_l, beta))

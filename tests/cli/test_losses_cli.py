@@ -80,7 +80,7 @@ def runtime_loss():
         margin_nll
     )
     yield "test-cli-plugin"
-    registry._REGISTERED.pop("test-cli-plugin", None)
+    registry.LOSSES.forget("test-cli-plugin")
 
 
 def test_plugins_are_listed(runner, runtime_loss):
