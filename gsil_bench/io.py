@@ -70,7 +70,7 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
                 if not line.strip():
                     continue
                 try:
-                    yield line_no, json.loads(line)
+                    yield line_no, json.loads(line.rstrip("\r\n"))
                 except json.JSONDecodeError as exc:
                     raise UserError(
                         f"{path}:{line_no}: not valid JSON ({exc.msg}, column {exc.colno})"

@@ -10,24 +10,25 @@ from rich.table import Table
 
 from gsil_bench.errors import NonFiniteLossError, UserError
 from gsil_bench.evaluation.result import primary_metric
+from gsil_bench.record import RunDir, RunRecord
 
 
-def summarize(record: dict, console: Console) -> None:
-    rounds = record["rounds"]
-    last = record["trajectory"]
-    console.print(f"[bold green]done[/] {record['loss']} seed {record['seed']}")
-    console.print(f"  model:  {record['model_path']}", soft_wrap=True)
+def summarize(record: RunRecord, console: Console) -> None:
+    rounds = record.rounds
+    last = record.trajectory
+    console.print(f"[bold green]done[/] {record.loss} seed {record.seed}")
+    console.print(f"  model:  {record.model_path}", soft_wrap=True)
     console.print(f"  log:    {rounds[-1]['log'] if rounds else '-'}", soft_wrap=True)
-    console.print(f"  record: {Path(record['output_dir']) / 'result.json'}", soft_wrap=True)
+    console.print(f"  record: {RunDir(Path(record.output_dir)).result_path}", soft_wrap=True)
     if last:
         first, final = last[0], last[-1]
         keys = [
             k for k in ("loss", "reward/real", "reward/generated", "reward/accuracy") if k in final
         ]
         console.print("  " + ", ".join(f"{k} {first[k]:.3f} -> {final[k]:.3f}" for k in keys))
-    timings = record["timings"]
+    timings = record.timings
     console.print("  time:   " + ", ".join(f"{k[:-2]} {v:.1f}s" for k, v in timings.items()))
-    benchmarks = record.get("benchmarks") or {}
+    benchmarks = record.benchmarks
     if benchmarks:
         table = Table("benchmark", "metric", "value")
         for name, result in benchmarks.items():
@@ -43,7 +44,7 @@ def train_command(
 ) -> None:
     """Train one loss on one dataset (default: the tiny base model on the mini suite)."""
     from gsil_bench.config import load_config
-    from gsil_bench.pipeline import run_experiment
+    from gsil_bench.experiment.recipe import run_experiment
 
     run_config = load_config(config, set_)
     try:

@@ -6,37 +6,15 @@ import importlib
 import json
 
 import pytest
-import typer
-from typer.testing import CliRunner
 
 from gsil_bench import registry
 from gsil_bench.cli.losses import register
 from gsil_bench.registry import available, describe
 from gsil_bench.types import LogpBatch, LossOutput
 
-# Wide enough that Rich puts each loss on one line.
-WIDE = {"COLUMNS": "200"}
 
-
-def losses_app() -> typer.Typer:
-    """A fresh app holding only this command, so the test does not depend on the others."""
-    app = typer.Typer()
-
-    @app.callback()
-    def root() -> None:
-        """A callback keeps `losses` a subcommand, as in the real app."""
-
-    register(app)
-    return app
-
-
-@pytest.fixture
-def runner() -> CliRunner:
-    return CliRunner()
-
-
-def test_table_lists_every_loss(runner):
-    result = runner.invoke(losses_app(), ["losses"], env=WIDE)
+def test_table_lists_every_loss(runner, command_app, wide):
+    result = runner.invoke(command_app(register), ["losses"], env=wide)
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     for name in available():
@@ -48,16 +26,16 @@ def test_table_lists_every_loss(runner):
     assert " no " in sft
 
 
-def test_table_fits_a_narrow_terminal(runner):
-    result = runner.invoke(losses_app(), ["losses"], env={"COLUMNS": "80"})
+def test_table_fits_a_narrow_terminal(runner, command_app, wide):
+    result = runner.invoke(command_app(register), ["losses"], env={"COLUMNS": "80"})
     assert result.exit_code == 0, result.output
     assert max(len(line) for line in result.output.splitlines()) <= 80
     # Names never wrap, whatever the width.
     assert "gsil-exponential" in result.output
 
 
-def test_json_is_the_registry_description(runner):
-    result = runner.invoke(losses_app(), ["losses", "--json"])
+def test_json_is_the_registry_description(runner, command_app, wide):
+    result = runner.invoke(command_app(register), ["losses", "--json"])
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)
     assert rows == json.loads(json.dumps(describe()))
@@ -83,17 +61,17 @@ def runtime_loss():
     registry.LOSSES.forget("test-cli-plugin")
 
 
-def test_plugins_are_listed(runner, runtime_loss):
-    table = runner.invoke(losses_app(), ["losses"], env=WIDE)
+def test_plugins_are_listed(runner, command_app, wide, runtime_loss):
+    table = runner.invoke(command_app(register), ["losses"], env=wide)
     assert runtime_loss in table.output
-    listing = runner.invoke(losses_app(), ["losses", "--json"])
+    listing = runner.invoke(command_app(register), ["losses", "--json"])
     assert listing.exit_code == 0, listing.output
     row = next(r for r in json.loads(listing.output) if r["name"] == runtime_loss)
     # Tuples are valid JSON lists; the listing must never crash on a plugin's default.
     assert row["hparams"] == {"margin": [0.0, 1.0]}
 
 
-def test_through_the_real_app_when_all_commands_exist(runner):
+def test_through_the_real_app_when_all_commands_exist(runner, command_app, wide):
     try:
         app = importlib.import_module("gsil_bench.cli.app").app
     except ModuleNotFoundError as exc:  # another command's module is not written yet

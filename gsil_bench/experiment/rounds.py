@@ -1,0 +1,172 @@
+"""Rounds: round t trains against the negatives and reference of round t-1's model (both
+papers' iteration). A round whose model is saved is loaded, not retrained; an interrupted
+round resumes from its checkpoint."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gsil_bench.backend.batches import tokenize_pairs
+from gsil_bench.backend.cache import DiskCache
+from gsil_bench.backend.model import fingerprint_model, load_pretrained, save_pretrained
+from gsil_bench.backend.trainer import distributed_state, train
+from gsil_bench.config import RunConfig
+from gsil_bench.data.records import Demonstration
+from gsil_bench.experiment.negatives import generated_negatives, rejected_negatives
+from gsil_bench.experiment.pairs import build_pairs
+from gsil_bench.experiment.reference import cached_reference
+from gsil_bench.record import RunDir
+from gsil_bench.types import LossSpec
+
+
+@dataclass
+class Stages:
+    """Seconds per stage, summed over rounds."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - began
+
+
+@dataclass(frozen=True)
+class RoundPlan:
+    """What every round shares: the config, the loss and its validated hyperparameters."""
+
+    config: RunConfig
+    loss: LossSpec
+    hparams: dict[str, Any]
+    run_dir: RunDir
+    cache: DiskCache
+    stages: Stages
+
+
+def _negatives(plan: RoundPlan, model, tokenizer, demos, model_fp: str, index: int) -> list[str]:
+    config = plan.config
+    if config.data.negatives == "rejected":
+        return rejected_negatives(demos)
+    return generated_negatives(
+        config.generation,
+        model,
+        tokenizer,
+        demos,
+        seed=config.seed,
+        cache=plan.cache,
+        model_fp=model_fp,
+        round_index=index,
+    )
+
+
+def run_round(
+    plan: RoundPlan,
+    model,
+    tokenizer,
+    demos: list[Demonstration],
+    index: int,
+    previous_negatives: list[str] | None,
+) -> tuple[Any, dict[str, Any], list[str] | None]:
+    """Train one round against ``model`` (generator and reference); returns the new policy,
+    the round's facts and its negatives (for the next round's mixing)."""
+    config, spec, stages = plan.config, plan.loss, plan.stages
+    state = distributed_state()
+    model_fp = fingerprint_model(model)
+    negatives = None
+    if spec.needs_generated:
+        with stages.timed("generation_s"), state.main_process_first():
+            negatives = _negatives(plan, model, tokenizer, demos, model_fp, index)
+    pairs = build_pairs(
+        demos,
+        negatives,
+        previous_negatives=previous_negatives,
+        mix_previous_rounds=config.generation.mix_previous_rounds,
+        drop_identical=config.data.drop_identical,
+    )
+    examples, _, length = tokenize_pairs(
+        tokenizer,
+        pairs.prompts,
+        pairs.reals,
+        pairs.negatives,
+        max_prompt_tokens=config.data.max_prompt_tokens,
+        max_length=config.data.max_length,
+    )
+    facts: dict[str, Any] = {**pairs.facts, "length_policy": length.as_dict()}
+    reference = None
+    if spec.needs_reference:
+        with stages.timed("reference_s"), state.main_process_first():
+            reference = cached_reference(
+                model,
+                examples,
+                with_generated=spec.needs_generated,
+                batch_size=config.optim.batch_size * 2,
+                pad_id=tokenizer.pad_token_id,
+                cache=plan.cache,
+                model_fp=model_fp,
+                round_index=index,
+            )
+    # Negatives and reference log-probs are computed, so the reference itself is no longer
+    # needed: train it in place rather than holding two copies of the model in memory.
+    with stages.timed("training_s"):
+        result = train(
+            model,
+            examples,
+            loss=spec,
+            hparams=plan.hparams,
+            optim=config.optim,
+            seed=config.seed,
+            run_dir=plan.run_dir.round_dir(index),
+            pad_id=tokenizer.pad_token_id,
+            reference=reference,
+            description=f"round {index}: {spec.name}",
+        )
+    policy = getattr(model, "module", model)
+    facts.update(
+        steps=result.steps,
+        resumed_from=result.resumed_from,
+        tokens_per_s=result.tokens_per_s,
+        log=str(result.log_path),
+    )
+    if state.is_main_process:
+        save_pretrained(policy, tokenizer, plan.run_dir.model_dir(index))
+        plan.run_dir.mark_round_complete(index, facts)
+    state.wait_for_everyone()
+    return policy, {**facts, "trajectory": result.history}, negatives
+
+
+def _load_round(plan: RoundPlan, index: int) -> tuple[Any, Any, dict[str, Any]]:
+    """A finished round's model, tokenizer and facts (with its logged trajectory)."""
+    model, tokenizer = load_pretrained(
+        str(plan.run_dir.model_dir(index)), dtype=plan.config.model.dtype
+    )
+    facts = plan.run_dir.round_facts(index) | {"loaded": True}
+    log = Path(facts["log"])
+    lines = log.read_text().splitlines() if log.exists() else []
+    facts["trajectory"] = [json.loads(x) for x in lines]
+    return model, tokenizer, facts
+
+
+def run_rounds(
+    plan: RoundPlan, model, tokenizer, demos: list[Demonstration]
+) -> tuple[Any, Any, list[dict[str, Any]]]:
+    """Every round in turn: (final model, its tokenizer, one facts dict per round)."""
+    rounds: list[dict[str, Any]] = []
+    previous_negatives = None
+    for index in range(1, plan.config.iterations + 1):
+        if plan.run_dir.round_complete(index):
+            model, tokenizer, facts = _load_round(plan, index)
+        else:
+            model, facts, previous_negatives = run_round(
+                plan, model, tokenizer, demos, index, previous_negatives
+            )
+        rounds.append(facts)
+    return model, tokenizer, rounds

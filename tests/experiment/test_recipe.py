@@ -1,0 +1,123 @@
+"""One experiment end to end on the tiny model: caches, iterations, resume, the record."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gsil_bench.config import load_config
+from gsil_bench.experiment.recipe import run_experiment
+
+TINY = str(Path(__file__).parents[1] / "fixtures" / "tiny_run.yaml")
+
+
+def _config(tmp_path, *overrides):
+    return load_config(
+        TINY,
+        [f"output_dir={tmp_path}/run-{{loss}}-{{seed}}", f"cache_dir={tmp_path}/cache", *overrides],
+    )
+
+
+def _entries(tmp_path, stage):
+    folder = tmp_path / "cache" / stage
+    return (
+        sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+        if folder.exists()
+        else []
+    )
+
+
+def test_experiment_trains_evaluates_and_records(tmp_path):
+    record = run_experiment(_config(tmp_path))
+    assert record.status == "ok" and record.loss == "gsil-logistic"
+    assert record.hparams == {"beta": 1.0, "shift": 0.0}
+    assert record.fingerprints.final_model != record.fingerprints.base_model
+    assert {"mini/math", "mini/code", "mini/dialogue", "mini/safety"} <= set(record.benchmarks)
+    for result in record.benchmarks.values():
+        assert result["items"] and all("id" in i and "score" in i for i in result["items"])
+    trajectory = record.trajectory
+    assert trajectory and {"loss", "reward/real", "reward/generated"} <= set(trajectory[-1])
+    assert set(record.timings) >= {
+        "data_s",
+        "base_model_s",
+        "generation_s",
+        "reference_s",
+        "training_s",
+        "evaluation_s",
+    }
+    saved = json.loads((Path(record.output_dir) / "result.json").read_text())
+    assert saved["fingerprints"] == record.fingerprints.model_dump()
+    assert (Path(record.model_path) / "config.json").exists()
+
+
+def test_generation_and_reference_are_shared_between_losses(tmp_path):
+    run_experiment(_config(tmp_path))
+    generated, reference = _entries(tmp_path, "generated"), _entries(tmp_path, "reference")
+    assert len(generated) == 1 and len(reference) == 1
+    record = run_experiment(_config(tmp_path, "loss.name=spin", "loss.params={beta: 1.0}"))
+    # Same base model, data and sampling: SPIN reuses both cached stages.
+    assert _entries(tmp_path, "generated") == generated
+    assert _entries(tmp_path, "reference") == reference
+    assert record.timings["generation_s"] < 1.0
+    # SFT needs neither stage and must not create entries.
+    run_experiment(_config(tmp_path, "loss.name=sft", "loss.params={}"))
+    assert _entries(tmp_path, "generated") == generated
+
+
+def test_iterations_generate_with_the_previous_round(tmp_path):
+    record = run_experiment(
+        _config(tmp_path, "iterations=2", "loss.name=spin", "loss.params={beta: 1.0}")
+    )
+    assert len(record.rounds) == 2
+    # Round 2 generates with (and is referenced against) round 1's model: new cache entries.
+    assert len(_entries(tmp_path, "generated")) == 2
+    assert len(_entries(tmp_path, "reference")) == 2
+    assert (Path(record.output_dir) / "round-2" / "model" / "COMPLETE").exists()
+
+
+def test_rerun_of_a_finished_run_returns_its_record(tmp_path):
+    first = run_experiment(_config(tmp_path))
+    again = run_experiment(_config(tmp_path))
+    assert again.fingerprints == first.fingerprints
+
+
+def test_changed_config_in_same_folder_is_refused(tmp_path):
+    from gsil_bench.errors import UserError
+
+    run_experiment(_config(tmp_path, "eval.suites=[]"))
+    with pytest.raises(UserError, match="different config"):
+        run_experiment(_config(tmp_path, "eval.suites=[]", "optim.lr=0.5"))
+
+
+def test_rejected_negatives_for_dpo_style_data(tmp_path):
+    data = tmp_path / "prefs.jsonl"
+    rows = [{"prompt": f"Say {i}", "chosen": f"{i}", "rejected": f"{i + 1}"} for i in range(40)]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    record = run_experiment(
+        _config(
+            tmp_path,
+            f"data.source={data}",
+            "data.negatives=rejected",
+            "loss.name=ipo",
+            "loss.params={beta: 0.5}",
+            "eval.suites=[]",
+        )
+    )
+    assert record.data["demonstrations"] == 40
+    assert _entries(tmp_path, "generated") == []  # negatives came from the data
+
+
+def test_vllm_backend_without_vllm_is_one_clear_error(tmp_path):
+    pytest.importorskip("torch")
+    try:
+        import vllm  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("vLLM is installed here; this checks the message users without it get")
+    from gsil_bench.errors import UserError
+
+    with pytest.raises(UserError, match=r"pip install 'gsil-bench\[vllm\]'"):
+        run_experiment(_config(tmp_path, "generation.backend=vllm", "eval.suites=[]"))

@@ -1,0 +1,103 @@
+"""The shared I/O rules: atomic writes, JSONL(.gz) reading with one clear error, Hub or local."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+
+import pytest
+
+from gsil_bench.errors import UserError
+from gsil_bench.io import (
+    atomic_write_json,
+    atomic_write_text,
+    is_local,
+    iter_jsonl,
+    read_json,
+    read_jsonl,
+)
+
+
+def test_atomic_write_replaces_and_leaves_no_temporary(tmp_path):
+    path = tmp_path / "sub" / "out.json"
+    atomic_write_json(path, {"a": 1})
+    atomic_write_json(path, {"a": 2})
+    assert json.loads(path.read_text()) == {"a": 2}
+    assert os.listdir(path.parent) == ["out.json"]
+
+
+def test_failed_write_keeps_the_previous_file(tmp_path):
+    path = tmp_path / "out.json"
+    atomic_write_text(path, "old")
+    with pytest.raises(TypeError):
+        atomic_write_json(path, {"bad": object()})
+    assert path.read_text() == "old"
+    assert os.listdir(tmp_path) == ["out.json"]
+
+
+def test_jsonl_and_gzip_read_alike(tmp_path):
+    rows = [{"x": 1}, {"x": 2}]
+    text = json.dumps(rows[0]) + "\n\n" + json.dumps(rows[1]) + "\n"
+    (tmp_path / "a.jsonl").write_text(text)
+    with gzip.open(tmp_path / "a.jsonl.gz", "wt") as handle:
+        handle.write(text)
+    assert read_jsonl(tmp_path / "a.jsonl") == rows == read_jsonl(tmp_path / "a.jsonl.gz")
+    # Line numbers count blank lines: the second record is on line 3.
+    assert [n for n, _ in iter_jsonl(tmp_path / "a.jsonl")] == [1, 3]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b'{"x": 1}\n{"x": \n', r"b\.jsonl:2: not valid JSON \(.*column 7\)"),
+        (b'{"x": "\xff"}\n', "not UTF-8"),
+        (b"[1, 2]\n", r"b\.jsonl:1: expected a JSON object"),
+    ],
+)
+def test_bad_jsonl_is_one_error_naming_file_and_line(tmp_path, content, message):
+    path = tmp_path / "b.jsonl"
+    path.write_bytes(content)
+    with pytest.raises(UserError, match=message):
+        read_jsonl(path)
+
+
+def test_truncated_gzip_and_wrong_paths_are_user_errors(tmp_path):
+    whole = gzip.compress(b'{"x": 1}\n' * 200)
+    (tmp_path / "t.jsonl.gz").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(UserError, match="truncated or corrupt gzip"):
+        read_jsonl(tmp_path / "t.jsonl.gz")
+    with pytest.raises(UserError, match="no such file"):
+        read_jsonl(tmp_path / "missing.jsonl")
+    with pytest.raises(UserError, match="is a directory"):
+        read_jsonl(tmp_path)
+
+
+def test_read_json_names_line_and_column(tmp_path):
+    path = tmp_path / "x.json"
+    path.write_text('{\n  "a": 1,\n  "b": }\n')
+    with pytest.raises(UserError, match=r"x\.json:3: not valid JSON \(.*column 8\)"):
+        read_json(path)
+
+
+@pytest.mark.parametrize(
+    ("source", "local"),
+    [
+        ("openai/gsm8k", False),
+        ("gsm8k", False),
+        ("./gsm8k", True),
+        ("/data/gsm8k", True),
+        ("~/gsm8k", True),
+        ("data/gsm8k/test", True),
+        ("test.jsonl", True),
+        ("prefs.parquet", True),
+    ],
+)
+def test_hub_or_local(source, local):
+    assert is_local(source) is local
+
+
+def test_an_existing_folder_is_local_even_if_it_looks_like_a_hub_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "owner" / "name").mkdir(parents=True)
+    assert is_local("owner/name")
