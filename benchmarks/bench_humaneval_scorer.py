@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from gsil_bench.evaluation.humaneval import (
+from gsil_bench.evaluation.benchmarks.humaneval import (
     default_problems_path,
     load_problems,
     read_samples,

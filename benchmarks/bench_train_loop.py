@@ -17,10 +17,11 @@ from pathlib import Path
 import torch
 
 from gsil_bench.backend.batches import collate, sequence_logps, tokenize_pairs
-from gsil_bench.backend.tiny import build_model, train_tokenizer
 from gsil_bench.backend.trainer import batch_indices, train
 from gsil_bench.config import OptimConfig
-from gsil_bench.data.minisuite import MiniSuiteConfig, all_text, build_suite
+from gsil_bench.minisuite.config import MiniSuiteConfig
+from gsil_bench.minisuite.suite import all_text, build_suite
+from gsil_bench.minisuite.tiny import build_model, train_tokenizer
 from gsil_bench.registry import get_loss
 
 

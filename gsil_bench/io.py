@@ -52,11 +52,11 @@ def atomic_write_json(path: str | Path, data: Any, *, indent: int | None = 1) ->
 # --------------------------------------------------------------------------- reading
 
 
-def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
-    """(line number, decoded value) for each non-blank line of a .jsonl or .jsonl.gz file.
-
-    Every way a file can be unreadable becomes one :class:`UserError` naming the file (and the
-    line and column for broken JSON): missing, a directory, not UTF-8, a truncated gzip.
+def iter_jsonl_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+    """(line number, text without its line ending) for each non-blank line of a .jsonl or
+    .jsonl.gz file, undecoded: for readers that deal with a broken line on its own (the data
+    loaders can skip one). Every way the file itself can be unreadable becomes one
+    :class:`UserError` naming it: missing, a directory, not UTF-8, a truncated gzip.
     """
     path = Path(path).expanduser()
     if path.is_dir():
@@ -67,18 +67,26 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
     try:
         with opener(path, "rt", encoding="utf-8") as handle:
             for line_no, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    yield line_no, json.loads(line.rstrip("\r\n"))
-                except json.JSONDecodeError as exc:
-                    raise UserError(
-                        f"{path}:{line_no}: not valid JSON ({exc.msg}, column {exc.colno})"
-                    ) from None
+                if line.strip():
+                    yield line_no, line.rstrip("\r\n")
     except UnicodeDecodeError as exc:
         raise UserError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise UserError(f"{path}: truncated or corrupt gzip file ({exc})") from None
+
+
+def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
+    """(line number, decoded value) for each non-blank line of a .jsonl or .jsonl.gz file.
+
+    Every way a file can be unreadable becomes one :class:`UserError` naming the file (and the
+    line and column for broken JSON): missing, a directory, not UTF-8, a truncated gzip.
+    """
+    for line_no, line in iter_jsonl_lines(path):
+        try:
+            yield line_no, json.loads(line)
+        except json.JSONDecodeError as exc:
+            where = f"{Path(path).expanduser()}:{line_no}"
+            raise UserError(f"{where}: not valid JSON ({exc.msg}, column {exc.colno})") from None
 
 
 def iter_jsonl_objects(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:

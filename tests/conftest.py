@@ -29,14 +29,14 @@ def _single_thread_torch():
 
 @pytest.fixture(scope="session")
 def tiny_tokenizer():
-    from gsil_bench.backend.tiny import train_tokenizer
+    from gsil_bench.minisuite.tiny import train_tokenizer
 
     return train_tokenizer(TEXTS, vocab_size=300)
 
 
 @pytest.fixture
 def tiny_model(tiny_tokenizer):
-    from gsil_bench.backend.tiny import build_model
+    from gsil_bench.minisuite.tiny import build_model
 
     return build_model(
         tiny_tokenizer,

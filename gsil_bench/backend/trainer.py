@@ -17,6 +17,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from accelerate import Accelerator, PartialState
@@ -162,11 +163,59 @@ class Checkpointer:
         self.accelerator.wait_for_everyone()
 
 
-def _read_log(path: Path, upto: int) -> list[dict]:
-    if not path.exists():
-        return []
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [r for r in rows if r["step"] <= upto]
+def _resume_log(path: Path, upto: int, rewrite: bool) -> list[dict]:
+    """The logged rows up to the checkpoint we resume from; ``rewrite`` drops later ones."""
+    rows = []
+    if path.exists():
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    history = [r for r in rows if r["step"] <= upto]
+    if rewrite:
+        path.write_text("".join(json.dumps(r) + "\n" for r in history))
+    return history
+
+
+@dataclass(frozen=True)
+class _StepContext:
+    """What every optimizer step reads; grouped so the step is a function of its own."""
+
+    accelerator: Accelerator
+    model: Any
+    examples: list[TrainExample]
+    loss: LossSpec
+    hparams: dict
+    optim: OptimConfig
+    reference: dict[str, torch.Tensor] | None
+    pad_id: int
+
+
+def _accumulate_gradients(
+    step: int, global_idx: torch.Tensor, ctx: _StepContext
+) -> tuple[dict[str, float], int]:
+    """Forward and backward over this process's micro-batches of one global batch; returns
+    the summed per-micro-batch means of the loss and metrics, and the tokens seen."""
+    accelerator, optim, loss = ctx.accelerator, ctx.optim, ctx.loss
+    world, rank = accelerator.num_processes, accelerator.process_index
+    micro, with_gen = optim.batch_size, loss.needs_generated
+    sums: dict[str, float] = {}
+    step_tokens = 0
+    for m in range(optim.grad_accum):
+        lo = (m * world + rank) * micro
+        idx = global_idx[lo : lo + micro]
+        chunk = [ctx.examples[i] for i in idx.tolist()]
+        batch = move(collate(chunk, with_generated=with_gen, pad_id=ctx.pad_id), accelerator.device)
+        step_tokens += int(batch["attention_mask"].sum())
+        sync = m == optim.grad_accum - 1
+        no_sync = contextlib.nullcontext() if sync else accelerator.no_sync(ctx.model)
+        with no_sync, accelerator.autocast():
+            policy, counts = sequence_logps(ctx.model, batch)
+            logp = _logp_batch(policy, counts, len(chunk), ctx.reference, idx, with_gen)
+            out = loss.fn(logp, **ctx.hparams)
+            _check_finite(out.loss, loss, step + 1, logp)
+            accelerator.backward(out.loss.mean() / optim.grad_accum)
+        sums["loss"] = sums.get("loss", 0.0) + out.loss.detach().mean().item()
+        for key, value in out.metrics.items():
+            sums[key] = sums.get(key, 0.0) + value.detach().float().mean().item()
+    return sums, step_tokens
 
 
 def train(
@@ -184,12 +233,10 @@ def train(
 ) -> TrainResult:
     """Train ``model`` in place; resumes from ``run_dir/checkpoint`` when one exists."""
     accelerator = make_accelerator(optim.mixed_precision)
-    with_gen = loss.needs_generated
     if loss.needs_reference and reference is None:
         raise ValueError(f"loss {loss.name!r} needs reference log-probs")
-    world, rank = accelerator.num_processes, accelerator.process_index
-    micro = optim.batch_size
-    global_batch = micro * optim.grad_accum * world
+    world = accelerator.num_processes
+    global_batch = optim.batch_size * optim.grad_accum * world
     total = plan_steps(len(examples), global_batch, optim)
 
     torch.manual_seed(seed)
@@ -204,38 +251,17 @@ def train(
     checkpointer = Checkpointer(run_dir, accelerator)
     start = checkpointer.load()
     log_path = run_dir / "train_log.jsonl"
-    history = _read_log(log_path, start)
-    if accelerator.is_main_process:  # drop rows logged after the checkpoint we resume from
-        log_path.write_text("".join(json.dumps(r) + "\n" for r in history))
+    history = _resume_log(log_path, start, accelerator.is_main_process)
 
+    ctx = _StepContext(accelerator, model, examples, loss, hparams, optim, reference, pad_id)
     tokens, began = 0, time.perf_counter()
     with progress_bar(total, description, enabled=accelerator.is_main_process) as bar:
         bar.set_completed(start)
         for step in range(start, total):
             step_began = time.perf_counter()
             global_idx = batch_indices(len(examples), step, global_batch, seed)
-            sums: dict[str, float] = {}
-            step_tokens = 0
             optimizer.zero_grad(set_to_none=True)
-            for m in range(optim.grad_accum):
-                lo = (m * world + rank) * micro
-                idx = global_idx[lo : lo + micro]
-                chunk = [examples[i] for i in idx.tolist()]
-                batch = move(
-                    collate(chunk, with_generated=with_gen, pad_id=pad_id), accelerator.device
-                )
-                step_tokens += int(batch["attention_mask"].sum())
-                sync = m == optim.grad_accum - 1
-                ctx = contextlib.nullcontext() if sync else accelerator.no_sync(model)
-                with ctx, accelerator.autocast():
-                    policy, counts = sequence_logps(model, batch)
-                    logp = _logp_batch(policy, counts, len(chunk), reference, idx, with_gen)
-                    out = loss.fn(logp, **hparams)
-                    _check_finite(out.loss, loss, step + 1, logp)
-                    accelerator.backward(out.loss.mean() / optim.grad_accum)
-                sums["loss"] = sums.get("loss", 0.0) + out.loss.detach().mean().item()
-                for key, value in out.metrics.items():
-                    sums[key] = sums.get(key, 0.0) + value.detach().float().mean().item()
+            sums, step_tokens = _accumulate_gradients(step, global_idx, ctx)
             grad_norm = _clip(accelerator, model, optim.max_grad_norm)
             optimizer.step()
             scheduler.step()

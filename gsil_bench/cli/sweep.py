@@ -37,8 +37,8 @@ def sweep_command(
     runs_dir: Path = typer.Option(Path("runs/sweeps"), help="Checkpoints and models."),
 ) -> None:
     """Run (or resume) a sweep, then write its comparison table and plots."""
-    from gsil_bench.sweep import run_sweep
-    from gsil_bench.sweep_live import LiveView
+    from gsil_bench.study.driver import run_sweep
+    from gsil_bench.study.live import LiveView
 
     path = resolve_sweep_file(sweep_file)
     console = Console()

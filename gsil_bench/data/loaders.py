@@ -24,7 +24,6 @@ formats without lines) and the field.
 
 from __future__ import annotations
 
-import gzip
 import json
 import logging
 import re
@@ -34,6 +33,7 @@ from typing import Any
 
 from gsil_bench.data.records import ROLES, Demonstration, Message
 from gsil_bench.errors import UserError
+from gsil_bench.io import is_local, iter_jsonl_lines
 
 log = logging.getLogger(__name__)
 
@@ -240,7 +240,7 @@ def _rows(source: str, split: str, config_name: str | None) -> Iterator[Row]:
         yield from _directory_rows(path, split)
     elif path.is_file():
         yield from _file_rows(path)
-    elif source.endswith(FILE_SUFFIXES) or source.startswith((".", "/", "~")):
+    elif is_local(source):
         raise UserError(f"{source}: no such file or directory")
     else:
         yield from _dataset_rows(
@@ -263,15 +263,9 @@ def _file_rows(path: Path) -> Iterator[Row]:
 
 
 def _jsonl_rows(path: Path) -> Iterator[Row]:
-    opener = gzip.open if path.name.endswith(".gz") else open
-    try:
-        with opener(path, "rt", encoding="utf-8") as handle:
-            for line_number, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                yield _decode_json_line(line, path, line_number)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot read: {exc}") from exc
+    # A broken line becomes a row holding its error, so that skip_invalid can skip it alone.
+    for line_number, line in iter_jsonl_lines(path):
+        yield _decode_json_line(line, path, line_number)
 
 
 def _decode_json_line(line: str, path: Path, line_number: int) -> Row:

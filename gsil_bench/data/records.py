@@ -53,14 +53,15 @@ class Demonstration:
 
 
 def demonstrations_fingerprint(demos: Iterable[Demonstration]) -> str:
-    """sha256 over the content of ``demos`` in order (prompt, response, rejected, id).
+    """The data fingerprint of a run: sha256 over what a model is trained on, in order
+    (prompt, response, rejected of each record), as 20 hex digits.
 
-    ``meta`` is left out on purpose: it says where a record came from, not what a model is
-    trained on, so moving a file must not invalidate the generation and log-prob caches.
+    ``id`` and ``meta`` are left out on purpose: they say what a record is called and where it
+    came from, not what a model learns, so renaming or moving a data file leaves it unchanged.
+    The bytes hashed must not change either: run records of earlier runs are compared by it.
     """
     digest = hashlib.sha256()
     for demo in demos:
-        content = [demo.id, demo.prompt, demo.response, demo.rejected]
-        digest.update(json.dumps(content, sort_keys=True, ensure_ascii=False).encode())
-        digest.update(b"\n")
-    return digest.hexdigest()
+        content = [demo.prompt, demo.response, demo.rejected]
+        digest.update(json.dumps(content, sort_keys=True).encode())
+    return digest.hexdigest()[:20]

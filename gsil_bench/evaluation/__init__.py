@@ -1,1 +1,2 @@
-"""Scorers per domain, the code sandbox, judges, the lm-eval bridge and result records."""
+"""Benchmarks (one registered module each), judging, the code sandbox, target resolution, the
+lm-eval bridge and result records."""

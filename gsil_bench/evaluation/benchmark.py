@@ -5,19 +5,28 @@ config), a way to run on a model in memory and, where it makes sense, a way to s
 generations made elsewhere (``gsil-bench score <name> FILE``). Built-ins live one module each
 under :mod:`gsil_bench.evaluation.benchmarks`; the mini suite registers ``mini`` from its own
 package; third-party packages add theirs through the ``gsil_bench.benchmarks`` entry points.
+
+How ``score`` presents a benchmark is optional and declared next to it as a class attribute
+``file_scoring = FileScoring(...)`` (``None``: the benchmark cannot score files); without one,
+every field of its Options becomes a ``--field-name`` flag and the summary is the help.
+
+This module imports nothing of the config (not even for type hints): ``gsil_bench.config``
+validates ``eval.options`` through :func:`validate_options`, so an import back would be a cycle.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from gsil_bench.registry import Registry, target_of
+from gsil_bench.errors import UserError
+from gsil_bench.registry import Registry, did_you_mean, target_of
 
 if TYPE_CHECKING:
-    from gsil_bench.config import EvalConfig, RunConfig
     from gsil_bench.evaluation.result import BenchmarkResult
 
 
@@ -29,14 +38,19 @@ class BenchmarkOptions(BaseModel):
 
 @runtime_checkable
 class Benchmark(Protocol):
-    """What the evaluation layer, ``eval`` and ``score`` need of a benchmark."""
+    """What the evaluation layer, ``eval`` and ``score`` need of a benchmark.
+
+    ``cfg`` is the run's :class:`gsil_bench.config.EvalConfig` (shared settings: limit,
+    max_new_tokens, batch_size, judge) and ``run`` the whole :class:`gsil_bench.config.RunConfig`
+    of the run being evaluated; ``options`` is an instance of the benchmark's ``Options``.
+    """
 
     name: ClassVar[str]
     summary: ClassVar[str]
     Options: ClassVar[type[BenchmarkOptions]]
 
     def run(
-        self, model: Any, tokenizer: Any, cfg: EvalConfig, options: Any, run: RunConfig
+        self, model: Any, tokenizer: Any, cfg: Any, options: Any, run: Any
     ) -> list[BenchmarkResult]:
         """Generate with ``model`` and score; ``run`` is the config of the run being evaluated."""
         ...
@@ -44,6 +58,30 @@ class Benchmark(Protocol):
     def score_file(self, path: Path, options: Any) -> list[BenchmarkResult]:
         """Score a file of generations made elsewhere (raise UserError where unsupported)."""
         ...
+
+
+@dataclass(frozen=True)
+class FileScoring:
+    """How ``gsil-bench score <name> FILE`` presents a benchmark.
+
+    ``options``: the Options fields offered as ``--field-name`` flags (None: all of them);
+    ``note``: text printed under a result's table; ``json_extra``: keys added to a result's
+    ``--json`` object (a benchmark scoring into one result named after itself prints that
+    result's metrics at the top level, one scoring into several prints one object per result).
+    """
+
+    help: str = ""
+    file_help: str = "JSONL of generations to score."
+    options: tuple[str, ...] | None = None
+    note: Callable[[BenchmarkResult], str] | None = None
+    json_extra: Callable[[BenchmarkResult], dict[str, Any]] | None = None
+
+
+def file_scoring_of(benchmark: Benchmark) -> FileScoring | None:
+    """The benchmark's declared :class:`FileScoring`, a default one, or None (cannot score)."""
+    default = FileScoring(help=benchmark.summary)
+    scoring: FileScoring | None = getattr(benchmark, "file_scoring", default)
+    return scoring
 
 
 BENCHMARKS: Registry[Benchmark] = Registry(
@@ -54,10 +92,36 @@ BENCHMARKS: Registry[Benchmark] = Registry(
     adapt=lambda name, target, obj: obj() if isinstance(obj, type) else obj,
 )
 
-B = TypeVar("B", bound=type)
+BenchmarkT = TypeVar("BenchmarkT", bound=Benchmark)
 
 
-def register_benchmark(cls: B) -> B:
+def register_benchmark(cls: type[BenchmarkT]) -> type[BenchmarkT]:
     """Class decorator: register an instance of ``cls`` under ``cls.name``."""
     BENCHMARKS.register(cls.name, cls(), target=target_of(cls))
     return cls
+
+
+def parse_options(benchmark: Benchmark, raw: Mapping[str, Any], where: str) -> BenchmarkOptions:
+    """``raw`` as the benchmark's Options; a bad key is a UserError naming ``<where>.<key>``."""
+    try:
+        return benchmark.Options.model_validate(dict(raw))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        known = list(benchmark.Options.model_fields)
+        if err["type"] == "extra_forbidden":
+            raise UserError(
+                f"{where}.{key}: benchmark {benchmark.name!r} has no option {key!r}."
+                f"{did_you_mean(key, known)} Known: {', '.join(known) or 'none'}"
+            ) from None
+        raise UserError(f"{where}.{key}: {err['msg'].removeprefix('Value error, ')}") from None
+
+
+def validate_options(options: Mapping[str, Mapping[str, Any]], where: str) -> None:
+    """Check every ``<where>.<benchmark>.<key>`` against the registry (UserError on the first)."""
+    for name, raw in options.items():
+        try:
+            benchmark = BENCHMARKS.get(name)
+        except UserError as exc:
+            raise UserError(f"{where}.{name}: {exc}") from None
+        parse_options(benchmark, raw, f"{where}.{name}")

@@ -119,6 +119,57 @@ def results_to_benchmarks(output: Mapping[str, Any]) -> list[BenchmarkResult]:
     return benchmarks
 
 
+def _task_manager(
+    names: list[str],
+    include_path: str | Path | Sequence[str | Path] | None,
+    include_defaults: bool,
+) -> Any:
+    """lm-eval's TaskManager over its tasks and ``include_path``; unknown names are UserErrors."""
+    from lm_eval.tasks import TaskManager
+
+    if not names:
+        raise UserError("lm-eval: no task names given")
+    paths = None
+    if include_path is not None:
+        raw = [include_path] if isinstance(include_path, str | Path) else list(include_path)
+        paths = [str(Path(p).expanduser()) for p in raw]
+        for p in paths:
+            if not Path(p).exists():
+                raise UserError(f"lm-eval include_path {p}: not found")
+    manager = TaskManager(include_path=paths, include_defaults=include_defaults)
+    known = set(manager.all_tasks)
+    unknown = [
+        n
+        for n in names
+        if n not in known
+        and not Path(n).is_file()
+        and not any(fnmatch.fnmatchcase(t, n) for t in known)  # lm-eval accepts glob patterns
+    ]
+    if unknown:
+        raise UserError(
+            f"lm-eval task(s) {', '.join(unknown)} not found"
+            + (f" in lm-eval or {', '.join(paths)}" if paths else " (give include_path?)")
+        )
+    return manager
+
+
+def _evaluate_keeping_rng(**kwargs: Any) -> Any:
+    """lm-eval's ``simple_evaluate``, giving the caller its random states back.
+
+    simple_evaluate reseeds Python, NumPy and torch globally; restoring them means evaluating
+    mid-run does not change what training draws next.
+    """
+    from lm_eval import simple_evaluate
+
+    py_state, np_state = random.getstate(), numpy.random.get_state()
+    try:
+        with torch.random.fork_rng(devices=[]):
+            return simple_evaluate(**kwargs)
+    finally:
+        random.setstate(py_state)
+        numpy.random.set_state(np_state)
+
+
 def run_lmeval(
     model,
     tokenizer,
@@ -144,64 +195,31 @@ def run_lmeval(
     ``include_defaults=False`` skips indexing lm-eval's own tasks (faster for local tasks).
     """
     require_lm_eval()
-    from lm_eval import simple_evaluate
     from lm_eval.models.huggingface import HFLM
-    from lm_eval.tasks import TaskManager
 
     names = [tasks] if isinstance(tasks, str) else list(tasks)
-    if not names:
-        raise UserError("lm-eval: no task names given")
-    paths = None
-    if include_path is not None:
-        raw = [include_path] if isinstance(include_path, str | Path) else list(include_path)
-        paths = [str(Path(p).expanduser()) for p in raw]
-        for p in paths:
-            if not Path(p).exists():
-                raise UserError(f"lm-eval include_path {p}: not found")
-    manager = TaskManager(include_path=paths, include_defaults=include_defaults)
-    known = set(manager.all_tasks)
-    unknown = [
-        n
-        for n in names
-        if n not in known
-        and not Path(n).is_file()
-        and not any(fnmatch.fnmatchcase(t, n) for t in known)  # lm-eval accepts glob patterns
-    ]
-    if unknown:
-        raise UserError(
-            f"lm-eval task(s) {', '.join(unknown)} not found"
-            + (f" in lm-eval or {', '.join(paths)}" if paths else " (give include_path?)")
-        )
+    manager = _task_manager(names, include_path, include_defaults)
     lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, max_length=max_length)
-    options: dict[str, Any] = {}
-    if fewshot_as_multiturn is not None:
-        options["fewshot_as_multiturn"] = fewshot_as_multiturn
+    # Passed only when set, so that lm-eval's own default applies otherwise.
+    options = {} if fewshot_as_multiturn is None else {"fewshot_as_multiturn": fewshot_as_multiturn}
     start = time.perf_counter()
-    # simple_evaluate reseeds Python, NumPy and torch globally; give the caller its RNGs back
-    # so that evaluating mid-run does not change what training draws next.
-    py_state, np_state = random.getstate(), numpy.random.get_state()
-    try:
-        with torch.random.fork_rng(devices=[]):
-            output = simple_evaluate(
-                model=lm,
-                tasks=names,
-                task_manager=manager,
-                limit=limit,
-                num_fewshot=num_fewshot,
-                log_samples=log_samples,
-                apply_chat_template=apply_chat_template,
-                system_instruction=system_instruction,
-                gen_kwargs=dict(gen_kwargs) if isinstance(gen_kwargs, Mapping) else gen_kwargs,
-                bootstrap_iters=bootstrap_iters,
-                random_seed=seed,
-                numpy_random_seed=seed,
-                torch_random_seed=seed,
-                fewshot_random_seed=seed,
-                **options,
-            )
-    finally:
-        random.setstate(py_state)
-        numpy.random.set_state(np_state)
+    output = _evaluate_keeping_rng(
+        model=lm,
+        tasks=names,
+        task_manager=manager,
+        limit=limit,
+        num_fewshot=num_fewshot,
+        log_samples=log_samples,
+        apply_chat_template=apply_chat_template,
+        system_instruction=system_instruction,
+        gen_kwargs=dict(gen_kwargs) if isinstance(gen_kwargs, Mapping) else gen_kwargs,
+        bootstrap_iters=bootstrap_iters,
+        random_seed=seed,
+        numpy_random_seed=seed,
+        torch_random_seed=seed,
+        fewshot_random_seed=seed,
+        **options,
+    )
     if output is None:  # non-zero ranks of a distributed run get nothing back
         return []
     output = dict(output)

@@ -56,7 +56,7 @@ def run_experiment(config: RunConfig) -> RunRecord:
 
     benchmarks = {}
     if config.eval.suites and state.is_main_process:
-        from gsil_bench.evaluation.suites import evaluate_model
+        from gsil_bench.evaluation.evaluate import evaluate_model
 
         with stages.timed("evaluation_s"):
             results = evaluate_model(model, tokenizer, config)

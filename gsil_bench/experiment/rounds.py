@@ -68,6 +68,19 @@ def _negatives(plan: RoundPlan, model, tokenizer, demos, model_fp: str, index: i
     )
 
 
+def _reference(plan: RoundPlan, model, pad_id: int, examples, model_fp: str, index: int):
+    return cached_reference(
+        model,
+        examples,
+        with_generated=plan.loss.needs_generated,
+        batch_size=plan.config.optim.batch_size * 2,
+        pad_id=pad_id,
+        cache=plan.cache,
+        model_fp=model_fp,
+        round_index=index,
+    )
+
+
 def run_round(
     plan: RoundPlan,
     model,
@@ -104,16 +117,7 @@ def run_round(
     reference = None
     if spec.needs_reference:
         with stages.timed("reference_s"), state.main_process_first():
-            reference = cached_reference(
-                model,
-                examples,
-                with_generated=spec.needs_generated,
-                batch_size=config.optim.batch_size * 2,
-                pad_id=tokenizer.pad_token_id,
-                cache=plan.cache,
-                model_fp=model_fp,
-                round_index=index,
-            )
+            reference = _reference(plan, model, tokenizer.pad_token_id, examples, model_fp, index)
     # Negatives and reference log-probs are computed, so the reference itself is no longer
     # needed: train it in place rather than holding two copies of the model in memory.
     with stages.timed("training_s"):
@@ -136,11 +140,17 @@ def run_round(
         tokens_per_s=result.tokens_per_s,
         log=str(result.log_path),
     )
+    _save_round(plan, policy, tokenizer, index, facts)
+    return policy, {**facts, "trajectory": result.history}, negatives
+
+
+def _save_round(plan: RoundPlan, policy, tokenizer, index: int, facts: dict[str, Any]) -> None:
+    """The round's model, then its COMPLETE marker: a crash in between retrains the round."""
+    state = distributed_state()
     if state.is_main_process:
         save_pretrained(policy, tokenizer, plan.run_dir.model_dir(index))
         plan.run_dir.mark_round_complete(index, facts)
     state.wait_for_everyone()
-    return policy, {**facts, "trajectory": result.history}, negatives
 
 
 def _load_round(plan: RoundPlan, index: int) -> tuple[Any, Any, dict[str, Any]]:

@@ -6,9 +6,9 @@ from pathlib import Path
 import torch
 
 from gsil_bench.backend.batches import reference_logps, tokenize_pairs
-from gsil_bench.backend.tiny import build_model, train_tokenizer
 from gsil_bench.backend.trainer import train
 from gsil_bench.config import OptimConfig
+from gsil_bench.minisuite.tiny import build_model, train_tokenizer
 from gsil_bench.registry import get_loss
 
 out_dir, batch_size = Path(sys.argv[1]), int(sys.argv[2])

@@ -114,7 +114,7 @@ def test_training_lowers_loss_and_separates_rewards(tiny_model, tiny_tokenizer, 
 
 
 def test_resume_matches_uninterrupted_run(tiny_tokenizer, tmp_path):
-    from gsil_bench.backend.tiny import build_model
+    from gsil_bench.minisuite.tiny import build_model
 
     def fresh():
         return build_model(

@@ -16,15 +16,8 @@ ITEMS = [f"q{i}" for i in range(10)]
 
 
 @pytest.fixture
-def app() -> typer.Typer:
-    app = typer.Typer()
-
-    @app.callback()
-    def root() -> None:
-        """A callback keeps `report` a subcommand, as in the real app."""
-
-    register(app)
-    return app
+def app(command_app) -> typer.Typer:
+    return command_app(register)
 
 
 def write_study(folder: Path, baseline: str | None = "sft") -> Path:
@@ -35,6 +28,7 @@ def write_study(folder: Path, baseline: str | None = "sft") -> Path:
             count = solved + seed
             items = [{"id": q, "score": float(i < count)} for i, q in enumerate(ITEMS)]
             record = {
+                "run_id": f"{method}-{seed}",
                 "method": method,
                 "loss": method.split()[0],
                 "seed": seed,

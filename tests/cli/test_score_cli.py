@@ -169,7 +169,7 @@ def test_humaneval_unknown_task_is_a_user_error(runner, tmp_path):
 
 # --- mini -----------------------------------------------------------------------------------------
 def _mini_rows(correct: bool) -> list[dict]:
-    from gsil_bench.data.minisuite import build_suite
+    from gsil_bench.minisuite.suite import build_suite
 
     return [
         {"id": item.id, "responses": item.turn_references if correct else [""] * len(item.turns)}
@@ -193,7 +193,7 @@ def test_mini_references_score_one_and_empty_answers_zero(runner, tmp_path):
 def test_mini_item_can_be_embedded_and_table_prints(runner, tmp_path):
     from dataclasses import asdict
 
-    from gsil_bench.data.minisuite import build_suite
+    from gsil_bench.minisuite.suite import build_suite
 
     item = next(i for i in build_suite().test if i.domain == "code")
     row = {**asdict(item), "id": "my-own-task", "response": item.reference}

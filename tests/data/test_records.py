@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from gsil_bench.data.records import Demonstration, demonstrations_fingerprint
@@ -29,7 +31,7 @@ def test_to_record():
     assert full["rejected"] == "w" and full["meta"] == {"domain": "math"}
 
 
-def test_fingerprint_is_content_and_order_but_not_meta():
+def test_fingerprint_is_content_and_order_but_not_meta_or_id():
     a, b = demo("one"), demo("two")
     assert demonstrations_fingerprint([a, b]) == demonstrations_fingerprint([demo("one"), b])
     assert demonstrations_fingerprint([a, b]) != demonstrations_fingerprint([b, a])
@@ -38,4 +40,14 @@ def test_fingerprint_is_content_and_order_but_not_meta():
     )
     moved = demo("one", meta={"source": "elsewhere.jsonl:1"})
     assert demonstrations_fingerprint([a]) == demonstrations_fingerprint([moved])
-    assert len(demonstrations_fingerprint([])) == 64
+    # The run record's data fingerprint: what a model trains on, so a renamed record keeps it.
+    assert demonstrations_fingerprint([a]) == demonstrations_fingerprint([demo("one", id="b")])
+    assert len(demonstrations_fingerprint([])) == 20
+
+
+def test_fingerprint_bytes():
+    # The exact bytes hashed, written out by hand: JSON of [prompt, response, rejected] with
+    # sorted keys and ASCII escapes, records back to back; the first 20 hex digits.
+    text = '[[{"content": "p", "role": "user"}], "caf\\u00e9", null]'
+    expected = hashlib.sha256(text.encode()).hexdigest()[:20]
+    assert demonstrations_fingerprint([demo("caf\u00e9")]) == expected

@@ -171,7 +171,7 @@ class JudgeServer:
 @functools.lru_cache(maxsize=1)
 def tiny_chat_model():
     """A tiny tokenizer + Llama (random weights) that answers chat prompts quickly on CPU."""
-    from gsil_bench.backend.tiny import build_model, train_tokenizer
+    from gsil_bench.minisuite.tiny import build_model, train_tokenizer
 
     texts = [
         "What is 12 plus 7? The answer is 19.",

@@ -1,0 +1,1 @@
+"""The built-in benchmarks, one module each; every module registers itself on import."""

@@ -1,0 +1,283 @@
+"""GSM8K exactly as lm-evaluation-harness 0.4's ``gsm8k`` task measures it.
+
+Prompt: ``Question: {q}\\nAnswer: {a}`` shots joined by a blank line, then
+``Question: {q}\\nAnswer:`` (5-shot from the train split, as on the Open LLM leaderboard).
+Extraction: "strict-match" takes the first ``#### n``; "flexible-extract" takes the last
+number-like token. Both predictions and the gold answer then go through the task's exact_match
+normalisation: the regexes ``,``, ``\\$``, ``(?s).*#### `` and ``\\.$`` are deleted in that
+order, and case is ignored.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import Field
+
+from gsil_bench.errors import UserError
+from gsil_bench.evaluation.benchmark import BenchmarkOptions, FileScoring, register_benchmark
+from gsil_bench.evaluation.files import hub_name
+from gsil_bench.evaluation.result import BenchmarkResult
+from gsil_bench.io import iter_jsonl_objects
+
+if TYPE_CHECKING:
+    from gsil_bench.config import EvalConfig, RunConfig
+
+STRICT_PATTERN = re.compile(r"#### (\-?[0-9\.\,]+)")
+FLEXIBLE_PATTERN = re.compile(r"(-?[$0-9.,]{2,})|(-?[0-9]+)")
+IGNORED_PATTERNS = (",", "\\$", "(?s).*#### ", "\\.$")
+FALLBACK = "[invalid]"
+FEWSHOT_SEED = 1234  # lm-eval's default fewshot_random_seed
+NUM_FEWSHOT = 5
+STOP_SEQUENCES = ("Question:", "</s>", "<|im_end|>")  # the task's generation_kwargs.until
+MAX_NEW_TOKENS = 256  # lm-eval's default max_gen_toks
+HUB_NAME = "openai/gsm8k"
+
+
+def _regex_filter(text: str, pattern: re.Pattern[str], group_select: int) -> str:
+    """lm-eval's RegexFilter followed by take_first, for one response."""
+    matches = pattern.findall(text if isinstance(text, str) else "")
+    if not matches:
+        return FALLBACK
+    match = matches[group_select]
+    if isinstance(match, tuple):
+        groups = [group for group in match if group]
+        match = groups[0] if groups else FALLBACK
+    return match.strip()
+
+
+def extract_strict(text: str) -> str:
+    """The number after the first ``#### `` ("strict-match"), or ``[invalid]``."""
+    return _regex_filter(text, STRICT_PATTERN, 0)
+
+
+def extract_flexible(text: str) -> str:
+    """The last number-like token ("flexible-extract"), or ``[invalid]``."""
+    return _regex_filter(text, FLEXIBLE_PATTERN, -1)
+
+
+def normalize(text: str) -> str:
+    """exact_match's normalisation with the gsm8k task's settings."""
+    for pattern in IGNORED_PATTERNS:
+        text = re.sub(pattern, "", text)
+    return text.lower()
+
+
+def gold_number(answer: str) -> str:
+    """The reference as exact_match sees it: the solution minus everything up to ``#### ``."""
+    return normalize(answer)
+
+
+def score_gsm8k(records: Iterable[Mapping[str, Any]]) -> BenchmarkResult:
+    """Score records carrying ``answer`` (gold solution) and ``completion`` (the model's text)."""
+    start = time.perf_counter()
+    items: list[dict[str, Any]] = []
+    for index, record in enumerate(records):
+        gold = gold_number(record["answer"])
+        strict = extract_strict(record["completion"])
+        flexible = extract_flexible(record["completion"])
+        strict_ok = float(normalize(strict) == gold)
+        flexible_ok = float(normalize(flexible) == gold)
+        items.append(
+            {
+                "id": record.get("id", index),
+                "score": strict_ok,
+                "score_flexible": flexible_ok,
+                "gold": gold,
+                "strict": strict,
+                "flexible": flexible,
+            }
+        )
+    n = len(items)
+    metrics = {
+        "exact_match": _mean([item["score"] for item in items]),
+        "exact_match_flexible": _mean([item["score_flexible"] for item in items]),
+        "n": float(n),
+    }
+    details = {"extraction": "lm-eval 0.4 gsm8k: strict-match and flexible-extract"}
+    return BenchmarkResult("gsm8k", metrics, items, time.perf_counter() - start, details)
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values) if values else float("nan")
+
+
+# --- prompts --------------------------------------------------------------------------------------
+def gsm8k_prompt(question: str, fewshot: Sequence[Mapping[str, Any]] = ()) -> str:
+    """lm-eval's gsm8k prompt: each shot ``Question: q\\nAnswer: a``, blank lines between."""
+    shots = "".join(f"Question: {r['question']}\nAnswer: {r['answer']}\n\n" for r in fewshot)
+    return f"{shots}Question: {question}\nAnswer:"
+
+
+def gsm8k_chat_messages(question: str) -> list[dict[str, str]]:
+    """Zero-shot chat variant: what lm-eval sends with ``--apply_chat_template --num_fewshot 0``."""
+    return [{"role": "user", "content": gsm8k_prompt(question)}]
+
+
+def default_fewshot(
+    train: Sequence[Mapping[str, Any]], n: int = NUM_FEWSHOT, seed: int = FEWSHOT_SEED
+) -> list[Mapping[str, Any]]:
+    """``n`` train examples drawn with ``random.Random(seed).sample``.
+
+    This is the first draw lm-eval's sampler makes with its default seed 1234. lm-eval then keeps
+    drawing a new set for every test question from the same stream, so its shots depend on the
+    order and number of questions evaluated; we use this one set for every question, so a
+    ``--limit`` run prompts its questions exactly as the full run does.
+    """
+    if len(train) < n:
+        raise UserError(
+            f"GSM8K few-shot: need {n} train examples, the train split has {len(train)}"
+        )
+    return random.Random(seed).sample(list(train), n)
+
+
+def cut_at_stop(text: str, stops: Sequence[str] = STOP_SEQUENCES) -> str:
+    """Truncate a generation at the first stop sequence, as lm-eval's ``until`` does."""
+    cut = min((i for i in (text.find(s) for s in stops) if i >= 0), default=len(text))
+    return text[:cut]
+
+
+# --- data -----------------------------------------------------------------------------------------
+def read_records(path: str | Path, fields: Sequence[str]) -> list[dict[str, Any]]:
+    """Records of a jsonl file, each required to hold every field in ``fields`` as a string."""
+    records = []
+    for line_no, record in iter_jsonl_objects(path):
+        for name in fields:
+            if not isinstance(record.get(name), str):
+                raise UserError(f"{path}:{line_no}: field {name!r} missing or not a string")
+        records.append(record)
+    return records
+
+
+def load_gsm8k(
+    source: str | Path = HUB_NAME, split: str = "test", limit: int | None = None
+) -> list[dict[str, Any]]:
+    """GSM8K records (``question``, ``answer``) from a jsonl file, a directory holding
+    ``{split}.jsonl`` (as in openai/grade-school-math), or a Hub dataset (config ``main``;
+    ``hub`` is openai/gsm8k)."""
+    name = hub_name(source, HUB_NAME)
+    if name is not None:
+        records = _load_hub(name, split)
+    else:
+        path = Path(source).expanduser()
+        if path.is_dir():
+            candidates = [path / f"{split}.jsonl", path / f"{split}.jsonl.gz"]
+            found = next((c for c in candidates if c.is_file()), None)
+            if found is None:
+                raise UserError(f"{path}: no {split}.jsonl in this GSM8K directory")
+            records = read_records(found, ("question", "answer"))
+        elif path.is_file():
+            records = read_records(path, ("question", "answer"))
+        else:
+            raise UserError(f"{source}: no such GSM8K file or directory")
+    return records[:limit] if limit else records
+
+
+def _load_hub(name: str, split: str) -> list[dict[str, Any]]:
+    import datasets
+
+    try:
+        dataset = datasets.load_dataset(name, "main", split=split)
+    except Exception as exc:  # offline, unknown name, missing split: all the user's to fix
+        raise UserError(
+            f"could not load GSM8K {name!r} (config main, split {split}) from the Hub: "
+            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}; "
+            "no local path by that name either; give a path to the jsonl files for offline use"
+        ) from None
+    return [{"question": row["question"], "answer": row["answer"]} for row in dataset]
+
+
+# --- evaluation of a model in memory --------------------------------------------------------------
+def run_gsm8k(
+    model: Any,
+    tokenizer: Any,
+    *,
+    source: str | Path = HUB_NAME,
+    limit: int | None = None,
+    batch_size: int = 8,
+    num_fewshot: int = NUM_FEWSHOT,
+    chat: bool = False,
+    max_new_tokens: int = MAX_NEW_TOKENS,
+    progress: bool = True,
+) -> BenchmarkResult:
+    """Greedy GSM8K test accuracy: lm-eval's 5-shot prompt, or zero-shot chat with ``chat``."""
+    from gsil_bench.backend.chat import render_prompt
+    from gsil_bench.backend.generation import generate
+
+    test = load_gsm8k(source, "test", limit)
+    use_shots = num_fewshot and not chat
+    shots = default_fewshot(load_gsm8k(source, "train"), num_fewshot) if use_shots else []
+    if chat:
+        prompts = [render_prompt(tokenizer, gsm8k_chat_messages(r["question"])) for r in test]
+    else:
+        prompts = [gsm8k_prompt(r["question"], shots) for r in test]
+    began = time.perf_counter()
+    outputs = generate(
+        model,
+        tokenizer,
+        prompts,
+        max_new_tokens=max_new_tokens,
+        batch_size=batch_size,
+        description="gsm8k",
+        progress=progress,
+    )
+    generation_s = time.perf_counter() - began
+    records = [
+        {"id": i, "answer": r["answer"], "completion": cut_at_stop(out)}
+        for i, (r, out) in enumerate(zip(test, outputs, strict=True))
+    ]
+    result = score_gsm8k(records)
+    result.details.update(
+        {
+            "source": str(source),
+            "prompt": "zero-shot chat" if chat else f"lm-eval gsm8k, {len(shots)}-shot",
+            "fewshot_seed": FEWSHOT_SEED,
+            "decoding": "greedy",
+            "max_new_tokens": max_new_tokens,
+            "generation_s": generation_s,
+        }
+    )
+    for item, out in zip(result.items, records, strict=True):
+        item["completion"] = out["completion"]
+    result.seconds += generation_s
+    return result
+
+
+# --- the registered benchmark ---------------------------------------------------------------------
+class GSM8KOptions(BenchmarkOptions):
+    source: str = Field(
+        HUB_NAME, description="A jsonl file, a folder with test/train.jsonl, or a Hub dataset."
+    )
+
+
+@register_benchmark
+class GSM8K:
+    """GSM8K test accuracy with lm-eval's 5-shot prompt; scores generation files too."""
+
+    name: ClassVar[str] = "gsm8k"
+    summary: ClassVar[str] = "GSM8K test: exact match of the final number (lm-eval's gsm8k)"
+    Options: ClassVar[type[BenchmarkOptions]] = GSM8KOptions
+    file_scoring: ClassVar[FileScoring] = FileScoring(
+        help="Exact match of the final number, as lm-eval's gsm8k task extracts it "
+        "(strict, flexible).",
+        file_help="JSONL with the GSM8K `answer` and the `completion`.",
+        options=(),
+        note=lambda result: "strict: the number after ####; flexible: the last number",
+    )
+
+    def run(
+        self, model: Any, tokenizer: Any, cfg: EvalConfig, options: Any, run: RunConfig
+    ) -> list[BenchmarkResult]:
+        return [
+            run_gsm8k(
+                model, tokenizer, source=options.source, limit=cfg.limit, batch_size=cfg.batch_size
+            )
+        ]
+
+    def score_file(self, path: Path, options: Any) -> list[BenchmarkResult]:
+        return [score_gsm8k(read_records(path, ("answer", "completion")))]

@@ -1,0 +1,1 @@
+"""Judges for MT-Bench and HH safety: HTTP endpoints, local models, reward models, templates."""

@@ -1,0 +1,116 @@
+"""The benchmark ``mini``: the suite's held-out test items, one result per domain.
+
+Registered lazily in :data:`gsil_bench.evaluation.benchmark.BENCHMARKS`. On a model it answers
+the test items of the run's own suite (``data.mini``) greedily; on a file it scores answers
+made elsewhere (``gsil-bench score mini FILE``), the items named by id in the suite of
+``--seed`` or embedded whole in the line.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import fields
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from gsil_bench.config import EvalConfig, RunConfig
+from gsil_bench.errors import UserError
+from gsil_bench.evaluation.benchmark import BenchmarkOptions, FileScoring
+from gsil_bench.evaluation.result import BenchmarkResult
+from gsil_bench.io import iter_jsonl_objects
+from gsil_bench.minisuite.config import MiniSuiteConfig
+from gsil_bench.minisuite.scoring import score_items
+from gsil_bench.minisuite.suite import shared_suite
+from gsil_bench.minisuite.task import TestItem
+
+# Fields that make a line an embedded item rather than a reference to one by id.
+_ITEM_FIELDS = {"id", "domain", "turns", "check"}
+
+
+class MiniOptions(BenchmarkOptions):
+    """On a model the suite is the run's own (``data.mini``); ``seed`` is for scoring a file."""
+
+    seed: int = Field(0, description="Seed of the mini suite the ids refer to.")
+
+
+class MiniBenchmark:
+    """Greedy answers to the suite's test items, scored per domain (``mini/math``, ...)."""
+
+    name: ClassVar[str] = "mini"
+    summary: ClassVar[str] = "the embedded mini suite's test items (math, code, dialogue, safety)"
+    Options: ClassVar[type[BenchmarkOptions]] = MiniOptions
+    file_scoring: ClassVar[FileScoring] = FileScoring(
+        help="Score answers to the mini suite's test items, one result per domain.",
+        file_help="JSONL: `id` (a mini-suite test item) and `responses` (one answer per turn).",
+    )
+
+    def run(
+        self, model: Any, tokenizer: Any, cfg: EvalConfig, options: Any, run: RunConfig
+    ) -> list[BenchmarkResult]:
+        """Answer the test items of ``run.data.mini`` (``cfg.limit`` per domain) and score."""
+        from gsil_bench.evaluation.chat_generation import answer_conversations
+
+        suite = shared_suite(run.data.mini)
+        items = _first_per_domain(suite.test, cfg.limit)
+        began = time.perf_counter()
+        answers = answer_conversations(
+            model,
+            tokenizer,
+            [item.turns for item in items],
+            max_new_tokens=cfg.max_new_tokens,
+            batch_size=cfg.batch_size,
+            progress=True,
+        )
+        generation_s = time.perf_counter() - began
+        results = list(score_items(items, answers).values())
+        for result in results:
+            result.details.setdefault("generation_s", generation_s)
+            result.details.setdefault("decoding", "greedy")
+            result.details["suite_fingerprint"] = suite.fingerprint()
+        return results
+
+    def score_file(self, path: Path, options: Any) -> list[BenchmarkResult]:
+        """Score a JSONL of answers: one result per domain, each with ``details["n"]``."""
+        items, responses = read_answers(path, seed=options.seed)
+        return list(score_items(items, responses).values())
+
+
+def _first_per_domain(items: list[TestItem], limit: int | None) -> list[TestItem]:
+    """The first ``limit`` items of each domain: a limit applies per benchmark, and every
+    domain is a benchmark of its own."""
+    if not limit:
+        return list(items)
+    by_domain: dict[str, list[TestItem]] = {}
+    for item in items:
+        by_domain.setdefault(item.domain, []).append(item)
+    return [item for group in by_domain.values() for item in group[:limit]]
+
+
+def read_answers(path: Path, *, seed: int) -> tuple[list[TestItem], list[list[str]]]:
+    """Items and answers of a mini-suite file. A line names its item by ``id`` (a test item of
+    the suite of ``seed``) or embeds the whole item (``id``, ``domain``, ``turns``, ``check``,
+    ...); ``responses`` holds one answer per turn, ``response`` is a one-turn shorthand."""
+    known: dict[str, TestItem] | None = None
+    names = {f.name for f in fields(TestItem)}
+    items, responses = [], []
+    for line_no, record in iter_jsonl_objects(path):
+        where = f"{path}:{line_no}"
+        answers = record.get("responses", [record["response"]] if "response" in record else None)
+        if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
+            raise UserError(f"{where}: field 'responses' missing or not a list of strings")
+        if set(record) >= _ITEM_FIELDS:
+            item = TestItem(**{"reference": "", **{k: v for k, v in record.items() if k in names}})
+        else:
+            if known is None:
+                suite = shared_suite(MiniSuiteConfig.model_validate({"seed": seed}))
+                known = {i.id: i for i in suite.test}
+            if record.get("id") not in known:
+                raise UserError(f"{where}: unknown mini-suite item id {record.get('id')!r}")
+            item = known[record["id"]]
+        if len(answers) != len(item.turns):
+            raise UserError(f"{where}: {item.id} has {len(item.turns)} turns, got {len(answers)}")
+        items.append(item)
+        responses.append(answers)
+    return items, responses

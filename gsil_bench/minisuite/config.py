@@ -1,0 +1,62 @@
+"""The mini suite's two config sections: the suite (``data.mini``) and the tiny model
+(``model.tiny``).
+
+A leaf on purpose: pydantic only, nothing else of gsil_bench, because ``gsil_bench.config``
+imports it to build the run config and everything else of the mini suite imports the run config.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Domain = Literal["math", "code", "dialogue", "safety"]
+DOMAINS: tuple[Domain, ...] = ("math", "code", "dialogue", "safety")
+
+
+class MiniSuiteConfig(BaseModel):
+    """Sizes and difficulty of the mini suite. Sizes are totals over ``domains``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    seed: int = 0
+    n_base: int = Field(default=8000, ge=0)
+    n_align: int = Field(default=1000, ge=0)
+    n_test: int = Field(default=200, ge=0)
+    domains: tuple[Domain, ...] = DOMAINS
+    math_min_steps: int = Field(default=2, ge=1)
+    math_max_steps: int = Field(default=3, ge=1)
+    math_max_number: int = Field(default=20, ge=2, description="largest start value and operand")
+    math_max_value: int = Field(default=100, ge=4, description="largest intermediate result")
+    dialogue_min_items: int = Field(default=2, ge=2)
+    dialogue_max_items: int = Field(default=5, ge=2, le=7)
+    safety_harmful_fraction: float = Field(default=0.5, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _check_ranges(self) -> MiniSuiteConfig:
+        if not self.domains or len(set(self.domains)) != len(self.domains):
+            raise ValueError("domains must be a non-empty list without repeats")
+        if self.math_min_steps > self.math_max_steps:
+            raise ValueError("math_min_steps must be <= math_max_steps")
+        if self.dialogue_min_items > self.dialogue_max_items:
+            raise ValueError("dialogue_min_items must be <= dialogue_max_items")
+        return self
+
+
+class TinyModelConfig(BaseModel):
+    """The in-process base model: a tokenizer trained on the mini suite and a small Llama,
+    first trained by SFT on the base split (it plays zephyr-7b-sft-full's role)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    vocab_size: int = 512
+    hidden_size: int = 128
+    num_layers: int = 4
+    num_heads: int = 4
+    intermediate_size: int = 384
+    max_positions: int = 512
+    base_steps: int = 1000
+    base_decay_steps: int = 250  # linear decay at the end: an un-annealed base swamps any loss
+    base_lr: float = 2e-3
+    base_batch_size: int = 32

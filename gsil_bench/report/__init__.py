@@ -1,0 +1,1 @@
+"""Reports of a study: loading, objective, table, statistics, rendering, plots, paper numbers."""

@@ -1,0 +1,96 @@
+"""One trial: one configuration of the sweep, run over every seed.
+
+Run folders and records are keyed by configuration and seed, so a trial run again (after a
+crash, or sampled twice) resumes from its last checkpoint and reuses the seeds already
+finished. Each record is the experiment's :class:`RunRecord`, placed in the study through its
+``method``, ``series``, ``knobs``, ``params`` and ``config_id`` fields.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any
+
+import optuna
+
+from gsil_bench.experiment.recipe import run_experiment
+from gsil_bench.record import RunRecord
+from gsil_bench.report.objective import Objective, metric_value
+from gsil_bench.report.stats import mean
+from gsil_bench.study.spec import (
+    Method,
+    SweepSpec,
+    config_id,
+    grid_points,
+    method_label,
+    run_config_for,
+)
+from gsil_bench.study.storage import SweepPaths
+
+
+def choose(trial: optuna.Trial, spec: SweepSpec) -> tuple[int, dict[str, Any]]:
+    """(method index, run-config values) of this trial, fixed or sampled."""
+    if spec.sampler == "grid":
+        points = grid_points(spec)
+        method_index, values = points[trial.suggest_int("point", 0, len(points) - 1)]
+        trial.suggest_int("method", 0, len(spec.methods) - 1)
+        return method_index, values
+    names = [method_label(m, {}) for m in spec.methods]
+    method_index = names.index(trial.suggest_categorical("method", names))
+    method = spec.methods[method_index]
+    values = {key: dist.suggest(trial, key) for key, dist in method.space.items()}
+    for key, choices in spec.grid.items():
+        values[key] = trial.suggest_categorical(key, choices)
+    return method_index, values
+
+
+def objective_values(objective: Objective, records: list[RunRecord]) -> list[float]:
+    """The weighted sum of each metric's mean over the seeds run so far, then the extras."""
+
+    def seed_mean(name: str) -> float:
+        return mean([metric_value(record.benchmarks, name) for record in records])
+
+    main = sum(weight * seed_mean(name) for name, weight in objective.metrics.items())
+    return [main, *(seed_mean(name) for name in objective.extra)]
+
+
+def study_fields(spec: SweepSpec, method: Method, values: dict[str, Any]) -> dict[str, Any]:
+    """The RunRecord fields that place a run of (method, values) in the study."""
+    return {
+        "method": method_label(method, values),
+        # The data-quality knobs (a subset of the grid) vary along a plot's x axis; the label
+        # without them names the curve.
+        "series": method_label(method, values, hidden=spec.knobs),
+        "knobs": {knob: values[knob] for knob in spec.knobs if knob in values},
+        "params": {**method.params, **values},
+    }
+
+
+def run_trial(trial: optuna.Trial, spec: SweepSpec, paths: SweepPaths, source: str) -> list[float]:
+    """Run one configuration over every seed; records land in results/<study>/records/."""
+    method_index, values = choose(trial, spec)
+    method = spec.methods[method_index]
+    fields = study_fields(spec, method, values)
+    trial.set_user_attr("worker", {"host": socket.gethostname(), "pid": os.getpid()})
+    trial.set_user_attr("label", fields["method"])
+    records = []
+    for step, seed in enumerate(spec.seeds):
+        config = run_config_for(spec, method, values, seed, source)
+        cid = config_id(config)
+        trial.set_user_attr("config_id", cid)
+        record_path = paths.records / f"{cid}-seed{seed}.json"
+        if record_path.exists():
+            record = RunRecord.read(record_path)
+        else:
+            out = paths.runs / cid / f"seed{seed}"
+            record = run_experiment(config.model_copy(update={"output_dir": str(out)}))
+            record = record.model_copy(update={**fields, "config_id": cid})
+            record.write(record_path)
+        records.append(record)
+        values_so_far = objective_values(spec.objective, records)
+        if len(values_so_far) == 1:
+            trial.report(values_so_far[0], step)
+            if step + 1 < len(spec.seeds) and trial.should_prune():
+                raise optuna.TrialPruned(f"pruned after {step + 1} seeds")
+    return objective_values(spec.objective, records)

@@ -1,0 +1,45 @@
+"""resolve_target: a run folder, a model folder or a Hub name, and where the record goes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gsil_bench.config import RunConfig, config_to_yaml
+from gsil_bench.errors import UserError
+from gsil_bench.evaluation.target import resolve_target
+from gsil_bench.record import RunDir
+
+
+def test_run_folder_gives_its_final_model_and_config(tmp_path):
+    run_dir = RunDir(tmp_path / "run")
+    config = RunConfig.model_validate({"iterations": 2, "seed": 3})
+    run_dir.claim(config.fingerprint(), config_to_yaml(config))
+    with pytest.raises(UserError, match="has no finished model yet"):
+        resolve_target(str(run_dir.path))
+    run_dir.model_dir(2).mkdir(parents=True)
+    run_dir.mark_round_complete(2, {})
+    model_path, run_config, out = resolve_target(str(run_dir.path))
+    assert model_path == str(run_dir.model_dir(2))
+    assert run_config == config
+    assert out == run_dir.path / "eval.json"
+
+
+def test_model_folder_writes_beside_itself(tmp_path):
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    with pytest.raises(UserError, match="neither a run folder nor a model folder"):
+        resolve_target(str(folder))
+    (folder / "config.json").write_text("{}")
+    assert resolve_target(str(folder)) == (str(folder), None, tmp_path / "eval-ckpt.json")
+
+
+def test_missing_paths_and_hub_names(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        resolve_target(str(tmp_path / "missing"))
+    with pytest.raises(UserError, match="does not exist"):
+        resolve_target("./nothing-here")
+    assert resolve_target("gpt2") == ("gpt2", None, Path("eval-gpt2.json"))
+    name = "Qwen/Qwen2.5-0.5B-Instruct"  # a dot in a Hub name does not make it a path
+    assert resolve_target(name) == (name, None, Path("eval-Qwen_Qwen2.5-0.5B-Instruct.json"))

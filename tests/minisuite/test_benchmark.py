@@ -1,0 +1,79 @@
+"""The benchmark ``mini``: found in the registry, scores files of answers, runs on a model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gsil_bench.config import EvalConfig, RunConfig
+from gsil_bench.errors import UserError
+from gsil_bench.evaluation.benchmark import BENCHMARKS, Benchmark
+from gsil_bench.minisuite.benchmark import MiniBenchmark, MiniOptions
+from gsil_bench.minisuite.config import MiniSuiteConfig
+from gsil_bench.minisuite.suite import build_suite
+
+DOMAIN_RESULTS = ["mini/math", "mini/code", "mini/dialogue", "mini/safety"]
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def test_registered_as_mini():
+    benchmark = BENCHMARKS.get("mini")
+    assert isinstance(benchmark, MiniBenchmark) and isinstance(benchmark, Benchmark)
+    assert benchmark.name == "mini" and benchmark.Options is MiniOptions
+
+
+def test_score_file_by_id(tmp_path):
+    test = build_suite(MiniSuiteConfig(seed=2)).test
+    rows = [{"id": item.id, "responses": item.turn_references} for item in test]
+    rows[0]["responses"] = [""] * len(test[0].turns)  # the first math item answered with nothing
+    path = write_jsonl(tmp_path / "answers.jsonl", rows)
+    results = MiniBenchmark().score_file(path, MiniOptions(seed=2))
+    assert [r.benchmark for r in results] == DOMAIN_RESULTS
+    assert [r.details["n"] for r in results] == [50, 50, 50, 50]
+    assert results[0].metrics == {"accuracy": 49 / 50}
+    assert all(value == 1.0 for r in results[1:] for value in r.metrics.values())
+
+
+def test_score_file_with_embedded_items_and_one_turn_shorthand(tmp_path):
+    row = {"id": "own-1", "domain": "math", "turns": ["What is 2 + 3?"],
+           "check": {"answer": 5}, "response": "2 + 3 = 5\n#### 5"}  # fmt: skip
+    path = write_jsonl(tmp_path / "own.jsonl", [row])
+    (result,) = MiniBenchmark().score_file(path, MiniOptions())
+    assert (result.benchmark, result.metrics, result.items[0]["id"]) == (
+        "mini/math", {"accuracy": 1.0}, "own-1"
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ([{"id": "mini-math-0000", "responses": ["1"]}, {"id": "nope", "responses": ["1"]}],
+         r"m\.jsonl:2: unknown mini-suite item id 'nope'"),
+        ([{"id": "mini-math-0000"}], r"m\.jsonl:1: field 'responses' missing"),
+        ([{"id": "mini-math-0000", "responses": ["1", "2"]}],
+         r"m\.jsonl:1: mini-math-0000 has 1 turns, got 2"),
+        ([["not", "an", "object"]], r"m\.jsonl:1: expected a JSON object"),
+    ],
+)  # fmt: skip
+def test_score_file_errors_name_the_line(tmp_path, rows, message):
+    with pytest.raises(UserError, match=message):
+        MiniBenchmark().score_file(write_jsonl(tmp_path / "m.jsonl", rows), MiniOptions())
+
+
+def test_run_answers_the_runs_own_suite_per_domain_limit(tiny_model, tiny_tokenizer):
+    run = RunConfig.model_validate({"data": {"mini": {"n_base": 0, "n_align": 0, "n_test": 8}}})
+    cfg = EvalConfig(limit=1, max_new_tokens=4, batch_size=8)
+    results = MiniBenchmark().run(tiny_model, tiny_tokenizer, cfg, MiniOptions(), run)
+    assert [r.benchmark for r in results] == DOMAIN_RESULTS
+    # One item per domain (the limit), the first of each in suite order.
+    assert [r.items[0]["id"] for r in results] == [
+        "mini-math-0000", "mini-code-0000", "mini-dialogue-0000", "mini-safety-0000",
+    ]  # fmt: skip
+    assert all(r.details["n"] == 1 and r.details["decoding"] == "greedy" for r in results)
+    assert all(r.details["generation_s"] > 0 for r in results)

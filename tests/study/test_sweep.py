@@ -1,0 +1,83 @@
+"""Sweeps end to end: a tiny grid with a failing trial, rerun, and recovery of a killed trial."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import optuna
+import yaml
+
+from gsil_bench.record import RunRecord
+from gsil_bench.study.driver import run_sweep
+from gsil_bench.study.spec import load_sweep
+from gsil_bench.study.storage import open_study, paths_for, recover_interrupted
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = yaml.safe_load((REPO / "tests" / "fixtures" / "tiny_run.yaml").read_text())
+
+
+def tiny_sweep(tmp_path, methods, **extra) -> Path:
+    base = {**TINY, "cache_dir": str(tmp_path / "cache")}
+    spec = {"study": "tiny", "base": base, "methods": methods, "seeds": [0], **extra}
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+def _table_rows(results: Path) -> dict[str, dict[str, str]]:
+    with (results / "table.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    key = next(iter(rows[0]))
+    return {row[key]: row for row in rows}
+
+
+def test_grid_sweep_end_to_end_with_a_failing_trial(tmp_path):
+    path = tiny_sweep(
+        tmp_path,
+        [
+            {"loss": "sft"},
+            {"loss": "gsil-logistic", "params": {"loss.params.beta": 1.0}},
+            # exp(z) overflows at this scale: the trial fails, the sweep goes on.
+            {"loss": "gsil-exponential", "params": {"loss.params.shift": 1.0e4}},
+        ],
+        baseline="sft",
+    )
+    out = run_sweep(path, results_dir=tmp_path / "results", runs_dir=tmp_path / "runs")
+    assert len(list((out / "records").glob("*.json"))) == 2
+    rows = _table_rows(out)
+    assert any(k.startswith("sft") for k in rows) and any(
+        k.startswith("gsil-logistic") for k in rows
+    )
+    summary = json.loads((out / "study.json").read_text())
+    assert len(summary["failures"]) == 1
+    assert "non-finite" in summary["failures"][0]["reason"]
+    assert "gsil-exponential" in (out / "table.md").read_text()  # listed under failures
+    assert (out / "manifest.json").exists()
+    # Records are RunRecords placed in the study by their fields, named by config and seed.
+    records = {p.name: RunRecord.read(p) for p in (out / "records").glob("*.json")}
+    assert sorted(r.method for r in records.values()) == ["gsil-logistic beta=1", "sft"]
+    for name, record in records.items():
+        assert name == f"{record.config_id}-seed0.json"
+        assert record.series == record.method and record.knobs == {}
+    # Rerunning a finished sweep runs nothing new and keeps the table.
+    before = (out / "table.csv").read_text()
+    run_sweep(path, results_dir=tmp_path / "results", runs_dir=tmp_path / "runs")
+    assert (out / "table.csv").read_text() == before
+    study = open_study(
+        load_sweep(path), paths_for(load_sweep(path), tmp_path / "results", tmp_path / "runs"), None
+    )
+    assert len(study.trials) == 3
+
+
+def test_interrupted_trial_is_requeued(tmp_path):
+    path = tiny_sweep(tmp_path, [{"loss": "sft"}])
+    spec = load_sweep(path)
+    study = open_study(spec, paths_for(spec, tmp_path / "results", tmp_path / "runs"), None)
+    study.enqueue_trial({"point": 0, "method": 0})
+    trial = study.ask()  # a worker that claimed the trial, then was SIGKILLed
+    trial.set_user_attr("worker", {"host": __import__("socket").gethostname(), "pid": 2**22 + 7})
+    assert recover_interrupted(study) == [trial.number]
+    states = [t.state for t in study.get_trials()]
+    assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.WAITING]
