@@ -169,18 +169,30 @@ def _split_turns(
     return [dict(m) for m in prompt], response
 
 
-def _parse_hh(text: str, where: str, key: str) -> list[Message]:
+def parse_hh_dialogue(text: str) -> list[Message] | None:
+    """Anthropic-HH text (``\\n\\nHuman: ...\\n\\nAssistant: ...``) -> chat messages; None
+    when it is not such a dialogue. The one HH parser: loaders and the HH benchmark use it.
+
+    A few HH dialogues split one reply into two consecutive turns of the same speaker; those
+    are joined rather than dropped.
+    """
     parts = _HH_TURN.split(text)
     if parts[0].strip() or len(parts) < 3:
-        raise UserError(f"{where}: field '{key}': expected '\\n\\nHuman: ...' dialogue text")
+        return None
     messages: list[Message] = []
     for speaker, content in zip(parts[1::2], parts[2::2], strict=True):
         role = "user" if speaker == "Human" else "assistant"
-        # A few HH dialogues have two Assistant turns in a row: they are one turn split in two.
         if messages and messages[-1]["role"] == role:
             messages[-1]["content"] += "\n\n" + content.strip()
         else:
             messages.append({"role": role, "content": content.strip()})
+    return messages
+
+
+def _parse_hh(text: str, where: str, key: str) -> list[Message]:
+    messages = parse_hh_dialogue(text)
+    if messages is None:
+        raise UserError(f"{where}: field '{key}': expected '\\n\\nHuman: ...' dialogue text")
     return messages
 
 

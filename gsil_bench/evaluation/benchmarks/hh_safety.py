@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field
 
+from gsil_bench.data.loaders import parse_hh_dialogue
 from gsil_bench.errors import UserError
 from gsil_bench.evaluation.benchmark import BenchmarkOptions, register_benchmark
 from gsil_bench.evaluation.files import find_file
@@ -44,9 +45,7 @@ if TYPE_CHECKING:
 
 HUB_DATASET = "Anthropic/hh-rlhf"
 HUB_DATA_DIR = "harmless-base"
-TURN = re.compile(r"\n\n(Human|Assistant): ")
 VERDICT = re.compile(r"\[\[([ABC])\]\]")
-ROLES = {"Human": "user", "Assistant": "assistant"}
 DATA_FILE_NAMES = ("harmless-base-test.jsonl.gz", "test.jsonl.gz", "test.jsonl")
 
 
@@ -58,23 +57,12 @@ class HHItem:
 
 
 def parse_dialogue(text: str) -> list[dict[str, str]] | None:
-    """``\\n\\nHuman: ...\\n\\nAssistant: ...`` -> chat messages; None when malformed.
-
-    A few HH dialogues split one reply into two consecutive turns of the same speaker; those
-    are joined rather than dropped. A dialogue must start with Human and end with Assistant.
-    """
-    parts = TURN.split(text)
-    if parts[0].strip() or len(parts) < 3:
+    """An HH transcript as chat messages that start with the user and end with the assistant
+    (the reply the model is compared with); None otherwise."""
+    messages = parse_hh_dialogue(text)
+    if not messages or messages[0]["role"] != "user" or messages[-1]["role"] != "assistant":
         return None
-    messages: list[dict[str, str]] = []
-    for role, content in zip(parts[1::2], parts[2::2], strict=True):
-        if messages and messages[-1]["role"] == ROLES[role]:
-            messages[-1]["content"] += "\n\n" + content.strip()
-        else:
-            messages.append({"role": ROLES[role], "content": content.strip()})
-    if messages[0]["role"] != "user" or messages[-1]["role"] != "assistant":
-        return None
-    return messages
+    return [dict(m) for m in messages]
 
 
 def _read_records(source: str | Path) -> tuple[list[dict[str, Any]], str]:

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from gsil_bench.errors import UserError
-from gsil_bench.registry import Registry
+from gsil_bench.registry import Registry, target_of
 
 if TYPE_CHECKING:
     from typing_extensions import TypeIs
@@ -66,15 +66,24 @@ def is_reward_judge(judge: Judge | RewardJudge) -> TypeIs[RewardJudge]:
     return isinstance(judge, RewardJudge) and not isinstance(judge, Judge)
 
 
+# Built-in kinds are the modules of this package that register a class (importing them is
+# cheap: clients and models are loaded when a judge is built, not when its module is read).
 JUDGES: Registry[type] = Registry(
-    "judge kind",
-    group="gsil_bench.judges",
-    builtins={
-        "openai": "gsil_bench.evaluation.judging.http:OpenAIJudge",
-        "hf": "gsil_bench.evaluation.judging.local:HFJudge",
-        "reward": "gsil_bench.evaluation.judging.reward:RewardModelJudge",
-    },
+    "judge kind", group="gsil_bench.judges", modules=("gsil_bench.evaluation.judging",)
 )
+
+JudgeClass = TypeVar("JudgeClass", bound=type)
+
+
+def register_judge(kind: str) -> Callable[[JudgeClass], JudgeClass]:
+    """Class decorator: ``kind`` in a judge spec (``KIND:MODEL``) builds this class."""
+
+    def decorate(cls: JudgeClass) -> JudgeClass:
+        JUDGES.register(kind, cls, target=target_of(cls))
+        return cls
+
+    return decorate
+
 
 SPEC_HELP = (
     "expected openai:MODEL[@BASE_URL], BASE_URL#MODEL, hf:PATH, reward:PATH "

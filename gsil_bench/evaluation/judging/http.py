@@ -24,7 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from gsil_bench.errors import UserError
-from gsil_bench.evaluation.judging.base import JudgeError, JudgeUnavailable, Messages
+from gsil_bench.evaluation.judging.base import (
+    JudgeError,
+    JudgeUnavailable,
+    Messages,
+    register_judge,
+)
 from gsil_bench.io import atomic_write_text
 from gsil_bench.progress import progress_bar
 
@@ -33,6 +38,7 @@ RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
+@register_judge("openai")
 class OpenAIJudge:
     """A chat-completions endpoint with retries, a timeout, a thread pool and a disk cache."""
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from gsil_bench.errors import UserError
-from gsil_bench.evaluation.judging.base import Messages
+from gsil_bench.evaluation.judging.base import Messages, register_judge
 
 
 def load_local_model(model_or_path: Any, tokenizer: Any, auto_class: str) -> tuple[Any, Any, str]:
@@ -32,6 +32,7 @@ def load_local_model(model_or_path: Any, tokenizer: Any, auto_class: str) -> tup
     return model_or_path, tokenizer, name
 
 
+@register_judge("hf")
 class HFJudge:
     """A local causal LM writing judgements with greedy ``generate`` (no HTTP, no cache)."""
 

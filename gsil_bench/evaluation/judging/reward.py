@@ -9,10 +9,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from gsil_bench.errors import UserError
-from gsil_bench.evaluation.judging.base import Messages
+from gsil_bench.evaluation.judging.base import Messages, register_judge
 from gsil_bench.evaluation.judging.local import load_local_model
 
 
+@register_judge("reward")
 class RewardModelJudge:
     """A local sequence-classification reward model scoring (conversation, response) pairs.
 
