@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -33,3 +35,8 @@ class BenchmarkResult:
 def primary_metric(result: dict[str, Any]) -> str:
     """The headline metric of a serialised result (older records: the first key)."""
     return str(result.get("primary") or next(iter(result["metrics"])))
+
+
+def mean_or_nan(values: Sequence[float]) -> float:
+    """The mean of a metric over items; NaN (shown as "-") when no item was scored."""
+    return sum(values) / len(values) if values else math.nan

@@ -22,7 +22,7 @@ from pydantic import Field
 from gsil_bench.errors import UserError
 from gsil_bench.evaluation.benchmark import BenchmarkOptions, FileScoring, register_benchmark
 from gsil_bench.evaluation.files import hub_name
-from gsil_bench.evaluation.result import BenchmarkResult
+from gsil_bench.evaluation.result import BenchmarkResult, mean_or_nan
 from gsil_bench.io import iter_jsonl_objects
 
 if TYPE_CHECKING:
@@ -95,16 +95,12 @@ def score_gsm8k(records: Iterable[Mapping[str, Any]]) -> BenchmarkResult:
         )
     n = len(items)
     metrics = {
-        "exact_match": _mean([item["score"] for item in items]),
-        "exact_match_flexible": _mean([item["score_flexible"] for item in items]),
+        "exact_match": mean_or_nan([item["score"] for item in items]),
+        "exact_match_flexible": mean_or_nan([item["score_flexible"] for item in items]),
         "n": float(n),
     }
     details = {"extraction": "lm-eval 0.4 gsm8k: strict-match and flexible-extract"}
     return BenchmarkResult("gsm8k", metrics, items, time.perf_counter() - start, details)
-
-
-def _mean(values: Sequence[float]) -> float:
-    return sum(values) / len(values) if values else float("nan")
 
 
 # --- prompts --------------------------------------------------------------------------------------

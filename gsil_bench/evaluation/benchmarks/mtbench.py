@@ -38,7 +38,7 @@ from gsil_bench.evaluation.judging.templates import (
     JudgeTemplate,
     load_judge_templates,
 )
-from gsil_bench.evaluation.result import BenchmarkResult
+from gsil_bench.evaluation.result import BenchmarkResult, mean_or_nan
 
 if TYPE_CHECKING:
     from gsil_bench.config import EvalConfig, RunConfig
@@ -114,10 +114,6 @@ def _template(templates: Mapping[str, JudgeTemplate], name: str) -> JudgeTemplat
     return templates[name]
 
 
-def _mean(values: Sequence[float]) -> float:
-    return sum(values) / len(values) if values else float("nan")
-
-
 def _grading_requests(
     questions: Sequence[Question],
     answers: Mapping[Any, Sequence[str]],
@@ -174,13 +170,13 @@ def grade_mtbench(
         item.update(score=rating, valid=rating > 0, judgement=judgement)
     rated = [it for it in items if it["valid"]]
     metrics = {
-        "score": _mean([it["score"] for it in rated]),
-        "score_turn1": _mean([it["score"] for it in rated if it["turn"] == 1]),
-        "score_turn2": _mean([it["score"] for it in rated if it["turn"] == 2]),
+        "score": mean_or_nan([it["score"] for it in rated]),
+        "score_turn1": mean_or_nan([it["score"] for it in rated if it["turn"] == 1]),
+        "score_turn2": mean_or_nan([it["score"] for it in rated if it["turn"] == 2]),
     }
     for category in dict.fromkeys(q.category for q in questions):
         scores = [it["score"] for it in rated if it["category"] == category]
-        metrics[f"score/{category}"] = _mean(scores)
+        metrics[f"score/{category}"] = mean_or_nan(scores)
     details = {
         "judge": dict(judge.identity),
         "templates": sorted({it["template"] for it in items}),
