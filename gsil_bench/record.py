@@ -62,6 +62,11 @@ class RunRecord(BaseModel):
     rounds: list[dict[str, Any]] = Field(default_factory=list)
     trajectory: list[dict[str, Any]] = Field(default_factory=list)
     benchmarks: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # Controls: how far the run moved its base model (see RunRecord docs in ARCHITECTURE.md):
+    # "moved_answers/<benchmark>" share of test answers that differ from the base model's,
+    # "heldout_logp_delta" change in mean per-token log-likelihood of held-out demonstrations,
+    # "identical_pairs" share of training pairs whose negative equals the demonstration.
+    diagnostics: dict[str, float] = Field(default_factory=dict)
     versions: dict[str, str] = Field(default_factory=dict)
     machine: dict[str, Any] = Field(default_factory=dict)
     output_dir: str = ""
