@@ -125,7 +125,8 @@ class RunConfig(_Section):
     optim: OptimConfig = OptimConfig()
     generation: GenerationConfig = GenerationConfig()
     eval: EvalConfig = EvalConfig()
-    iterations: int = Field(default=1, ge=1)
+    # 0: no training, the run evaluates the base model (the ``base`` control row of a study).
+    iterations: int = Field(default=1, ge=0)
     seed: int = 0
     output_dir: str = "runs/{loss}-seed{seed}"
     cache_dir: str = ".gsil-cache"
@@ -136,6 +137,15 @@ class RunConfig(_Section):
     def fingerprint(self) -> str:
         """Hash of everything that determines the run's result (not where it is written)."""
         payload = self.model_dump(mode="json", exclude={"output_dir", "cache_dir"})
+        # What determines the tiny base model is its effective seed, not how it was spelled:
+        # None with run seed 1 is the run of seed 1 pinned to base seed 1. The historical base
+        # seed 0 is left out, so configs from before the knob keep their fingerprints (and
+        # their finished run folders).
+        tiny = payload["model"]["tiny"]
+        base_seed = self.model.tiny.effective_seed(self.seed)
+        del tiny["seed"]
+        if base_seed != 0:
+            tiny["seed"] = base_seed
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 

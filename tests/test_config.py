@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import pytest
 
 from gsil_bench.config import RunConfig, load_config
@@ -68,3 +71,28 @@ def test_fingerprint_ignores_output_location():
     b = load_config(None, ["output_dir=runs/b", "cache_dir=/tmp/c"])
     assert a.fingerprint() == b.fingerprint()
     assert a.fingerprint() != load_config(None, ["seed=1"]).fingerprint()
+
+
+def test_fingerprint_keys_the_base_models_effective_seed():
+    def fingerprint(*overrides: str) -> str:
+        return load_config(None, list(overrides)).fingerprint()
+
+    # Unset model.tiny.seed follows the run seed: the same runs as pinning it to the run seed.
+    assert fingerprint("seed=1") == fingerprint("seed=1", "model.tiny.seed=1")
+    assert fingerprint("seed=1") != fingerprint("seed=1", "model.tiny.seed=0")
+    assert fingerprint() == fingerprint("model.tiny.seed=0")
+    # Base seed 0 (every config before the knob) hashes as before it existed: the payload
+    # without model.tiny.seed, derived here by hand.
+    payload = RunConfig().model_dump(mode="json", exclude={"output_dir", "cache_dir"})
+    del payload["model"]["tiny"]["seed"]
+    digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+    assert fingerprint() == digest
+
+
+def test_iterations_zero_is_a_base_only_run_and_negative_is_refused():
+    assert load_config(None, ["iterations=0"]).iterations == 0
+    with pytest.raises(UserError, match=r"key 'iterations'"):
+        load_config(None, ["iterations=-1"])
+    assert RunConfig().model.tiny.seed is None
+    assert load_config(None, ["model.tiny.seed=3"]).model.tiny.effective_seed(run_seed=5) == 3
+    assert RunConfig().model.tiny.effective_seed(run_seed=5) == 5

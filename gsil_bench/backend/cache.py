@@ -1,7 +1,8 @@
 """A content-keyed disk cache for the costly stages (base model, generations, reference
-log-probs). Keys hash everything the output depends on, including a per-stage code version;
-entries are written to a temporary folder and renamed into place, so a half-written entry is
-never read, and concurrent writers of the same key simply race to an identical result."""
+log-probs, the base model's evaluation). Keys hash everything the output depends on, including
+a per-stage code version; entries are written to a temporary folder and renamed into place, so
+a half-written entry is never read, and concurrent writers of the same key simply race to an
+identical result."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 # Bump a stage's version when its code changes what it produces.
-STAGE_VERSIONS = {"base": 1, "generated": 1, "reference": 1}
+STAGE_VERSIONS = {"base": 1, "generated": 1, "reference": 1, "base-eval": 1}
 
 
 def content_key(stage: str, inputs: dict[str, Any]) -> str:

@@ -16,7 +16,8 @@ from gsil_bench.record import RunDir, RunRecord
 def summarize(record: RunRecord, console: Console) -> None:
     rounds = record.rounds
     last = record.trajectory
-    console.print(f"[bold green]done[/] {record.loss} seed {record.seed}")
+    trained = record.loss if rounds else "base model (iterations: 0, no training)"
+    console.print(f"[bold green]done[/] {trained} seed {record.seed}")
     console.print(f"  model:  {record.model_path}", soft_wrap=True)
     console.print(f"  log:    {rounds[-1]['log'] if rounds else '-'}", soft_wrap=True)
     console.print(f"  record: {RunDir(Path(record.output_dir)).result_path}", soft_wrap=True)
@@ -28,13 +29,18 @@ def summarize(record: RunRecord, console: Console) -> None:
         console.print("  " + ", ".join(f"{k} {first[k]:.3f} -> {final[k]:.3f}" for k in keys))
     timings = record.timings
     console.print("  time:   " + ", ".join(f"{k[:-2]} {v:.1f}s" for k, v in timings.items()))
+    if record.diagnostics:
+        moved = ", ".join(f"{k} {v:.3f}" for k, v in record.diagnostics.items())
+        console.print(f"  vs base: {moved}", soft_wrap=True)
     benchmarks = record.benchmarks
     if benchmarks:
-        table = Table("benchmark", "metric", "value")
+        table = Table("benchmark", "metric", "value", "ref_logp")
         for name, result in benchmarks.items():
             metric = primary_metric(result)
             value = result["metrics"][metric]
-            table.add_row(name, metric, f"{value:.3f}")
+            ref_logp = result["metrics"].get("ref_logp")
+            shown = "-" if ref_logp is None else f"{ref_logp:.3f}"
+            table.add_row(name, metric, f"{value:.3f}", shown)
         console.print(table)
 
 

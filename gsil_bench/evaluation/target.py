@@ -24,7 +24,7 @@ from gsil_bench.config import (
 from gsil_bench.errors import UserError
 from gsil_bench.evaluation.result import BenchmarkResult
 from gsil_bench.io import atomic_write_json, is_local, package_versions
-from gsil_bench.record import RunDir
+from gsil_bench.record import RunDir, RunRecord
 
 
 def resolve_target(target: str) -> tuple[str, RunConfig | None, Path]:
@@ -33,6 +33,10 @@ def resolve_target(target: str) -> tuple[str, RunConfig | None, Path]:
     run_dir = RunDir(path)
     if path.is_dir() and run_dir.config_yaml.exists():  # a run folder
         config = build_config(read_yaml(run_dir.config_yaml), str(run_dir.config_yaml))
+        if config.iterations == 0:  # a base-only run: its model is the base model it recorded
+            if not run_dir.result_path.exists():
+                raise UserError(f"run {path} has not finished yet ({run_dir.result_path})")
+            return RunRecord.read(run_dir.result_path).model_path, config, path / "eval.json"
         model_dir = run_dir.model_dir(config.iterations)
         if not run_dir.round_complete(config.iterations):
             raise UserError(f"run {path} has no finished model yet ({model_dir} is missing)")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from gsil_bench.backend.cache import DiskCache
-from gsil_bench.backend.providers import MODEL_PROVIDERS
+from gsil_bench.backend.providers import MODEL_PROVIDERS, call_provider
 from gsil_bench.config import DataConfig, ModelConfig
 from gsil_bench.data.records import Demonstration
 from gsil_bench.data.sources import DATA_SOURCES
@@ -40,11 +40,13 @@ def prepare_demonstrations(
 
 
 def resolve_base_model(
-    model: ModelConfig, data: DataConfig, cache: DiskCache
+    model: ModelConfig, data: DataConfig, cache: DiskCache, *, seed: int
 ) -> tuple[str, dict[str, Any]]:
-    """(path or Hub name of the base model, facts): a registered provider builds it (cached),
-    anything else is an HF folder or Hub name loaded as it is."""
+    """(path or Hub name of the base model, facts): a registered provider builds it (cached;
+    ``seed``, the run seed, may choose it), anything else is an HF folder or Hub name loaded
+    as it is."""
     if model.name in MODEL_PROVIDERS:
-        path, facts = MODEL_PROVIDERS.get(model.name)(model, data, cache)
+        provider = MODEL_PROVIDERS.get(model.name)
+        path, facts = call_provider(provider, model, data, cache, seed=seed)
         return str(path), facts
     return model.name, {}

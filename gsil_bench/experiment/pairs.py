@@ -3,7 +3,8 @@
 - ``generation.mix_previous_rounds``: SPIN's release trains round t on round t's generations
   plus round t-1's, i.e. every demonstration twice, once against each negative;
 - ``data.drop_identical``: pairs whose negative equals the demonstration give SPIN (and GSIL at
-  shift 0) no gradient; they can be dropped, and are always counted.
+  shift 0) no gradient; they can be dropped, and are always counted (``identical_negatives``
+  of ``pairs``).
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ def build_pairs(
         prompts, reals = prompts + prompts, reals + reals
         negs = negs + previous_negatives
     identical = [r == n for r, n in zip(reals, negs, strict=True)]
-    facts: dict[str, Any] = {"identical_negatives": sum(identical)}
+    # Both counted before any pair is dropped: their ratio is the run's "identical_pairs".
+    facts: dict[str, Any] = {"pairs": len(identical), "identical_negatives": sum(identical)}
     if drop_identical:
         keep = [i for i, same in enumerate(identical) if not same]
         prompts, reals = [prompts[i] for i in keep], [reals[i] for i in keep]

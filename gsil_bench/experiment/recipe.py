@@ -1,7 +1,9 @@
 """One experiment, top to bottom:
 
 base model -> demonstrations -> [per round: negatives -> pairs -> reference -> train]
--> evaluate -> record.
+-> evaluate (and the base model, cached, for the diagnostics) -> record.
+
+``iterations: 0`` trains nothing: the run evaluates its base model (a study's ``base`` row).
 
 Negatives and reference log-probs are cached by content (model fingerprint, data, sampling
 settings, seed), so every run that shares them pays once. Rerunning the same config resumes:
@@ -12,6 +14,7 @@ from its checkpoint.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import torch
 
@@ -19,7 +22,9 @@ from gsil_bench.backend.cache import DiskCache
 from gsil_bench.backend.model import fingerprint_model, load_pretrained
 from gsil_bench.backend.trainer import distributed_state
 from gsil_bench.config import RunConfig, config_to_yaml
-from gsil_bench.data.records import demonstrations_fingerprint
+from gsil_bench.data.records import Demonstration, demonstrations_fingerprint
+from gsil_bench.evaluation.evaluate import evaluate_model
+from gsil_bench.experiment.controls import Results, base_evaluation, run_diagnostics
 from gsil_bench.experiment.inputs import prepare_demonstrations, resolve_base_model
 from gsil_bench.experiment.rounds import RoundPlan, Stages, run_rounds
 from gsil_bench.io import machine_info, package_versions
@@ -40,27 +45,25 @@ def run_experiment(config: RunConfig) -> RunRecord:
         run_dir.claim(config.fingerprint(), config_to_yaml(config))
     cache, stages = DiskCache(config.cache_dir), Stages()
 
-    with state.main_process_first():
-        with stages.timed("data_s"):
-            demos, data_facts = prepare_demonstrations(config.data, seed=config.seed)
-        with stages.timed("base_model_s"):
-            base, base_facts = resolve_base_model(config.model, config.data, cache)
+    with state.main_process_first():  # the other processes then read the cached entries
+        demos, data_facts, base, base_facts = _inputs(config, cache, stages)
     model, tokenizer = load_pretrained(
         base, dtype=config.model.dtype, trust_remote_code=config.model.trust_remote_code
     )
     base_fp = fingerprint_model(model)
 
     hparams = validate_hparams(config.loss.name, config.loss.params)
-    plan = RoundPlan(config, get_loss(config.loss.name), hparams, run_dir, cache, stages)
-    model, tokenizer, rounds = run_rounds(plan, model, tokenizer, demos)
+    rounds: list[dict[str, Any]] = []
+    if config.iterations:
+        plan = RoundPlan(config, get_loss(config.loss.name), hparams, run_dir, cache, stages)
+        model, tokenizer, rounds = run_rounds(plan, model, tokenizer, demos)
 
-    benchmarks = {}
+    benchmarks: Results = {}
+    base_benchmarks: Results | None = None
     if config.eval.suites and state.is_main_process:
-        from gsil_bench.evaluation.evaluate import evaluate_model
-
-        with stages.timed("evaluation_s"):
-            results = evaluate_model(model, tokenizer, config)
-        benchmarks = {name: r.to_dict() for name, r in results.items()}
+        benchmarks, base_benchmarks = _evaluate(
+            config, cache, stages, base, base_fp, model, tokenizer
+        )
 
     record = RunRecord(
         run_id=f"{config.loss.name}-seed{config.seed}-{config.fingerprint()}",
@@ -78,12 +81,50 @@ def run_experiment(config: RunConfig) -> RunRecord:
         rounds=[{k: v for k, v in r.items() if k != "trajectory"} for r in rounds],
         trajectory=rounds[-1].get("trajectory", []) if rounds else [],
         benchmarks=benchmarks,
+        # A base-only run is the control itself: nothing moved.
+        diagnostics=run_diagnostics(benchmarks, base_benchmarks, rounds) if rounds else {},
         versions=package_versions(),
         machine=machine_info(),
         output_dir=str(run_dir.path),
-        model_path=str(run_dir.model_dir(config.iterations)),
+        model_path=str(run_dir.model_dir(config.iterations)) if config.iterations else base,
         timings=dict(stages.seconds, total_s=time.perf_counter() - began),
     )
     if state.is_main_process:
         run_dir.write_result(record)
     return record
+
+
+def _inputs(
+    config: RunConfig, cache: DiskCache, stages: Stages
+) -> tuple[list[Demonstration], dict[str, Any], str, dict[str, Any]]:
+    """The demonstrations and the base model (both with facts for the record); the run seed
+    drives the data-quality transforms and, for the tiny model, the base model's seed."""
+    with stages.timed("data_s"):
+        demos, data_facts = prepare_demonstrations(config.data, seed=config.seed)
+    with stages.timed("base_model_s"):
+        base, base_facts = resolve_base_model(config.model, config.data, cache, seed=config.seed)
+    return demos, data_facts, base, base_facts
+
+
+def _evaluate(
+    config: RunConfig, cache: DiskCache, stages: Stages, base: str, base_fp: str, model, tokenizer
+) -> tuple[Results, Results | None]:
+    """(the run's results, the base model's results to measure movement against, or None for
+    a base-only run). The base model's evaluation is cached by content: a base-only run
+    (``iterations: 0``) fills or reuses it as its own result, a trained run reuses it (or
+    evaluates a fresh copy of the base once, for every later run of that base)."""
+    if not config.iterations:
+        with stages.timed("evaluation_s"):
+            return base_evaluation(config, cache, base_fp, lambda: (model, tokenizer)), None
+    with stages.timed("evaluation_s"):
+        results = evaluate_model(model, tokenizer, config)
+    with stages.timed("base_evaluation_s"):
+        base_results = base_evaluation(
+            config,
+            cache,
+            base_fp,
+            lambda: load_pretrained(
+                base, dtype=config.model.dtype, trust_remote_code=config.model.trust_remote_code
+            ),
+        )
+    return {name: r.to_dict() for name, r in results.items()}, base_results

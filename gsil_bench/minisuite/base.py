@@ -1,6 +1,6 @@
 """The base recipe of the tiny model: tokenizer + tiny Llama, SFT-trained on the suite's base split.
 
-Built once per content key (suite content, model sizes, base recipe) and cached; a killed
+Built once per content key (suite content, model sizes, base recipe, seed) and cached; a killed
 build resumes from its checkpoint because it runs through the same training loop as any loss.
 """
 
@@ -10,6 +10,7 @@ import json
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 from gsil_bench.backend.batches import tokenize_pairs
 from gsil_bench.backend.cache import DiskCache, content_key
@@ -37,9 +38,29 @@ def base_optim(tiny: TinyModelConfig) -> OptimConfig:
     )
 
 
-def tiny_base(tiny: TinyModelConfig, suite: MiniSuite, cache: DiskCache) -> tuple[Path, dict]:
-    """Path of the cached base model (building it if missing) and its build facts."""
-    key = content_key("base", {"tiny": tiny.model_dump(), "suite": suite.fingerprint()})
+def base_key(tiny: TinyModelConfig, suite: MiniSuite, seed: int) -> str:
+    """The cache key of a base model: sizes and recipe, suite content and seed.
+
+    ``tiny.seed`` only chooses the seed, which is keyed as ``seed``; seed 0 (every base model
+    before the knob existed) is left out, so those entries keep their keys.
+    """
+    inputs: dict[str, Any] = {
+        "tiny": tiny.model_dump(exclude={"seed"}),
+        "suite": suite.fingerprint(),
+    }
+    if seed != 0:
+        inputs["seed"] = seed
+    return content_key("base", inputs)
+
+
+def tiny_base(
+    tiny: TinyModelConfig, suite: MiniSuite, cache: DiskCache, *, seed: int = 0
+) -> tuple[Path, dict]:
+    """Path of the cached base model of ``seed`` (building it if missing) and its build facts.
+
+    ``seed`` sets the initial weights and the order of the SFT batches.
+    """
+    key = base_key(tiny, suite, seed)
     hit = cache.get("base", key)
     if hit is not None:
         return hit, json.loads((hit / "COMPLETE").read_text())
@@ -53,6 +74,7 @@ def tiny_base(tiny: TinyModelConfig, suite: MiniSuite, cache: DiskCache) -> tupl
         num_heads=tiny.num_heads,
         intermediate_size=tiny.intermediate_size,
         max_positions=tiny.max_positions,
+        seed=seed,
     )
     examples, _, _ = tokenize_pairs(
         tokenizer,
@@ -69,7 +91,7 @@ def tiny_base(tiny: TinyModelConfig, suite: MiniSuite, cache: DiskCache) -> tupl
         loss=get_loss("sft"),
         hparams={},
         optim=base_optim(tiny),
-        seed=0,
+        seed=seed,
         run_dir=work_dir,
         pad_id=tokenizer.pad_token_id,
         description="base model (SFT)",

@@ -1,14 +1,19 @@
 """The benchmark ``mini``: the suite's held-out test items, one result per domain.
 
 Registered lazily in :data:`gsil_bench.evaluation.benchmark.BENCHMARKS`. On a model it answers
-the test items of the run's own suite (``data.mini``) greedily; on a file it scores answers
+the test items of the run's own suite (``data.mini``) greedily, scores them, adds the reference
+answers' log-likelihood (``ref_logp``, see ``likelihood``) and a short hash of every item's
+answers (``answer_sha``, for the "moved answers" control); on a file it scores answers
 made elsewhere (``gsil-bench score mini FILE``), the items named by id in the suite of
 ``--seed`` or embedded whole in the line.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
+from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, ClassVar
@@ -21,6 +26,7 @@ from gsil_bench.evaluation.benchmark import BenchmarkOptions, FileScoring
 from gsil_bench.evaluation.result import BenchmarkResult
 from gsil_bench.io import iter_jsonl_objects
 from gsil_bench.minisuite.config import MiniSuiteConfig
+from gsil_bench.minisuite.likelihood import add_ref_logp, reference_loglik
 from gsil_bench.minisuite.scoring import score_items
 from gsil_bench.minisuite.suite import shared_suite
 from gsil_bench.minisuite.task import TestItem
@@ -65,16 +71,44 @@ class MiniBenchmark:
         )
         generation_s = time.perf_counter() - began
         results = list(score_items(items, answers).values())
+        began = time.perf_counter()
+        loglik = reference_loglik(
+            model,
+            tokenizer,
+            items,
+            batch_size=cfg.batch_size,
+            max_prompt_tokens=run.data.max_prompt_tokens,
+            max_length=run.data.max_length,
+        )
+        add_ref_logp(results, items, loglik)
+        ref_logp_s = time.perf_counter() - began
+        digests = {item.id: answer_digest(a) for item, a in zip(items, answers, strict=True)}
         for result in results:
+            for row in result.items:
+                row["answer_sha"] = digests[row["id"]]
             result.details.setdefault("generation_s", generation_s)
+            result.details["ref_logp_s"] = ref_logp_s
             result.details.setdefault("decoding", "greedy")
             result.details["suite_fingerprint"] = suite.fingerprint()
         return results
+
+    def content_fingerprint(self, run: RunConfig) -> str:
+        """What this benchmark evaluates on for ``run``: its suite's content (test items), so
+        that a cached evaluation is reused only for the same items."""
+        return shared_suite(run.data.mini).fingerprint()
 
     def score_file(self, path: Path, options: Any) -> list[BenchmarkResult]:
         """Score a JSONL of answers: one result per domain, each with ``details["n"]``."""
         items, responses = read_answers(path, seed=options.seed)
         return list(score_items(items, responses).values())
+
+
+def answer_digest(answers: Sequence[str]) -> str:
+    """A short hash of an item's answers (one per turn), kept per item as ``answer_sha``:
+    enough to tell whether a run answers an item as its base model did (the "moved answers"
+    control) without storing the text, which would triple a record's size."""
+    payload = json.dumps(list(answers), ensure_ascii=False).encode()
+    return hashlib.sha256(payload).hexdigest()[:12]
 
 
 def _first_per_domain(items: list[TestItem], limit: int | None) -> list[TestItem]:

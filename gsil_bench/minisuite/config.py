@@ -60,3 +60,11 @@ class TinyModelConfig(BaseModel):
     base_decay_steps: int = 250  # linear decay at the end: an un-annealed base swamps any loss
     base_lr: float = 2e-3
     base_batch_size: int = 32
+    # The seed of the base model's init and of its SFT data order. None follows the run seed
+    # (``RunConfig.seed``), so that seeds vary the base model too and a study's intervals cover
+    # it (issue 9); an int pins one base model for every run seed (0 is the historical one).
+    seed: int | None = None
+
+    def effective_seed(self, run_seed: int) -> int:
+        """The seed the base model is built with for a run of seed ``run_seed``."""
+        return run_seed if self.seed is None else self.seed

@@ -16,11 +16,15 @@ from gsil_bench.minisuite.suite import shared_suite
 
 
 def tiny_base_model(
-    model_cfg: ModelConfig, data_cfg: DataConfig, cache: DiskCache
+    model_cfg: ModelConfig, data_cfg: DataConfig, cache: DiskCache, *, seed: int = 0
 ) -> tuple[Path, dict[str, Any]]:
-    """Folder of the base model trained on the suite ``data_cfg.mini`` describes (built once,
-    then cached by content), and facts for the run record: the build facts and the suite's
-    fingerprint."""
+    """Folder of the base model trained on the suite ``data_cfg.mini`` describes (built once
+    per seed, then cached by content), and facts for the run record: the build facts, the
+    base seed and the suite's fingerprint.
+
+    ``seed`` is the run seed; ``model.tiny.seed``, when set, pins the base seed instead.
+    """
     suite = shared_suite(data_cfg.mini)
-    path, facts = tiny_base(model_cfg.tiny, suite, cache)
-    return path, {**facts, "suite_fingerprint": suite.fingerprint()}
+    base_seed = model_cfg.tiny.effective_seed(seed)
+    path, facts = tiny_base(model_cfg.tiny, suite, cache, seed=base_seed)
+    return path, {**facts, "seed": base_seed, "suite_fingerprint": suite.fingerprint()}

@@ -49,3 +49,16 @@ def test_user_errors_exit_2_with_one_line(tmp_path):
         )
         assert proc.returncode == 2, (args, proc.stderr)
         assert proc.stderr.startswith("error:") and "Traceback" not in proc.stderr
+
+
+def test_train_a_base_only_run_then_eval_its_folder(tmp_path):
+    runner = CliRunner()
+    run_dir = tmp_path / "base"
+    sets = [f"output_dir={run_dir}", f"cache_dir={tmp_path}/cache", "iterations=0"]
+    result = runner.invoke(app, ["train", TINY, *[a for s in sets for a in ("--set", s)]])
+    assert result.exit_code == 0, result.output
+    assert "no training" in result.output and "ref_logp" in result.output
+    result = runner.invoke(app, ["eval", str(run_dir), "--suite", "mini", "--limit", "1"])
+    assert result.exit_code == 0, result.output
+    record = json.loads((run_dir / "eval.json").read_text())
+    assert record["model_path"].startswith(str(tmp_path / "cache" / "base"))

@@ -25,13 +25,13 @@ def test_without_negatives_pairs_are_the_demonstrations():
 def test_identical_negatives_are_counted_and_kept_by_default():
     pairs = build_pairs(DEMOS, ["r1", "x2", "r3"])
     assert pairs.negatives == ["r1", "x2", "r3"]
-    assert pairs.facts == {"identical_negatives": 2}
+    assert pairs.facts == {"pairs": 3, "identical_negatives": 2}
 
 
 def test_drop_identical_keeps_only_pairs_that_differ():
     pairs = build_pairs(DEMOS, ["r1", "x2", "r3"], drop_identical=True)
     assert (pairs.prompts, pairs.reals, pairs.negatives) == ([DEMOS[1].prompt], ["r2"], ["x2"])
-    assert pairs.facts == {"identical_negatives": 2}
+    assert pairs.facts == {"pairs": 3, "identical_negatives": 2}  # before dropping
 
 
 def test_mixing_previous_rounds_pairs_each_demonstration_with_both_negatives():
@@ -41,7 +41,7 @@ def test_mixing_previous_rounds_pairs_each_demonstration_with_both_negatives():
     assert [p[0]["content"] for p in pairs.prompts] == ["p1", "p2", "p3", "p1", "p2", "p3"]
     assert pairs.negatives == ["n1", "n2", "r3", "o1", "r2", "o3"]
     # r3 (this round) and r2 (previous round) equal their demonstrations.
-    assert pairs.facts == {"identical_negatives": 2}
+    assert pairs.facts == {"pairs": 6, "identical_negatives": 2}
     dropped = build_pairs(
         DEMOS,
         ["n1", "n2", "r3"],

@@ -121,3 +121,47 @@ def test_vllm_backend_without_vllm_is_one_clear_error(tmp_path):
 
     with pytest.raises(UserError, match=r"pip install 'gsil-bench\[vllm\]'"):
         run_experiment(_config(tmp_path, "generation.backend=vllm", "eval.suites=[]"))
+
+
+def test_a_base_only_run_evaluates_the_base_model_per_seed(tmp_path):
+    base_only = [f"output_dir={tmp_path}/base-{{seed}}", "iterations=0"]
+    record = run_experiment(_config(tmp_path, *base_only))
+    assert record.loss == "gsil-logistic" and record.rounds == [] and record.diagnostics == {}
+    assert record.fingerprints.final_model == record.fingerprints.base_model
+    assert Path(record.model_path).parent == tmp_path / "cache" / "base"
+    assert set(record.timings) == {"data_s", "base_model_s", "evaluation_s", "total_s"}
+    assert _entries(tmp_path, "generated") == _entries(tmp_path, "reference") == []
+    assert record.benchmarks["mini/math"]["metrics"]["ref_logp"] < 0
+    assert len(_entries(tmp_path, "base-eval")) == 1
+    # The run seed chooses the base model (model.tiny.seed unset); model.tiny.seed pins it.
+    seed1 = run_experiment(_config(tmp_path, *base_only, "seed=1"))
+    assert seed1.fingerprints.base_model != record.fingerprints.base_model
+    assert seed1.data["base_model"]["seed"] == 1 and len(_entries(tmp_path, "base-eval")) == 2
+    pinned = run_experiment(
+        _config(tmp_path, "output_dir=" + str(tmp_path / "pinned"), "iterations=0", "seed=1",
+                "model.tiny.seed=0")
+    )  # fmt: skip
+    assert pinned.fingerprints.base_model == record.fingerprints.base_model
+    assert pinned.benchmarks == record.benchmarks  # the cached evaluation, reused
+    assert len(_entries(tmp_path, "base-eval")) == 2
+
+
+def test_a_trained_run_reports_how_far_it_moved_from_its_base(tmp_path):
+    base = run_experiment(_config(tmp_path, f"output_dir={tmp_path}/base", "iterations=0"))
+    record = run_experiment(_config(tmp_path))
+    assert len(_entries(tmp_path, "base-eval")) == 1  # the base row's evaluation, reused
+    diagnostics, domains = record.diagnostics, list(record.benchmarks)
+    for name in domains:  # share of items whose answer hash differs, recomputed here
+        before = {i["id"]: i["answer_sha"] for i in base.benchmarks[name]["items"]}
+        after = [i["answer_sha"] != before[i["id"]] for i in record.benchmarks[name]["items"]]
+        assert diagnostics[f"moved_answers/{name}"] == pytest.approx(sum(after) / len(after))
+    deltas = [
+        record.benchmarks[n]["metrics"]["ref_logp"] - base.benchmarks[n]["metrics"]["ref_logp"]
+        for n in domains
+    ]
+    assert diagnostics["heldout_logp_delta"] == pytest.approx(sum(deltas) / len(deltas))
+    assert record.rounds[0]["pairs"] == 48  # n_align: one pair per demonstration
+    share = record.rounds[0]["identical_negatives"] / 48
+    assert diagnostics["identical_pairs"] == pytest.approx(share)
+    sft = run_experiment(_config(tmp_path, "loss.name=sft", "loss.params={}"))
+    assert "identical_pairs" not in sft.diagnostics and "heldout_logp_delta" in sft.diagnostics

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from gsil_bench.config import EvalConfig, RunConfig
 from gsil_bench.errors import UserError
 from gsil_bench.evaluation.benchmark import BENCHMARKS, Benchmark
-from gsil_bench.minisuite.benchmark import MiniBenchmark, MiniOptions
+from gsil_bench.minisuite.benchmark import MiniBenchmark, MiniOptions, answer_digest
 from gsil_bench.minisuite.config import MiniSuiteConfig
 from gsil_bench.minisuite.suite import build_suite
 
@@ -77,3 +78,15 @@ def test_run_answers_the_runs_own_suite_per_domain_limit(tiny_model, tiny_tokeni
     ]  # fmt: skip
     assert all(r.details["n"] == 1 and r.details["decoding"] == "greedy" for r in results)
     assert all(r.details["generation_s"] > 0 for r in results)
+    # The continuous metric after the primary one, per item too; a hash of every answer.
+    for result in results:
+        assert list(result.metrics)[-1] == "ref_logp" and result.primary != "ref_logp"
+        (row,) = result.items
+        assert result.metrics["ref_logp"] == row["ref_logp"] < 0
+        assert len(row["answer_sha"]) == 12
+
+
+def test_answer_digest_is_a_short_sha256_of_the_answers_as_json():
+    expected = hashlib.sha256(b'["Red\\nGreen", "Green"]').hexdigest()[:12]
+    assert answer_digest(["Red\nGreen", "Green"]) == expected
+    assert answer_digest(["a", "b"]) != answer_digest(["ab"]) != answer_digest(["a b"])
