@@ -16,8 +16,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from gsil_bench.record import RunRecord
+from gsil_bench.report.rows import KnobSetting, Row, format_value, knob_name, value_key
 from gsil_bench.report.study import Study
-from gsil_bench.report.table import KnobSetting, Row, Table, format_value, knob_name, value_key
+from gsil_bench.report.table import Table
 
 REWARD_KEYS = ("reward/real", "reward/generated")
 REWARD_LABELS = {"reward/real": "real (demonstrations)", "reward/generated": "generated"}
@@ -55,10 +56,11 @@ def write_reward_plot(table: Table, plots_dir: Path) -> Path | None:
 def write_knob_plots(study: Study, table: Table, plots_dir: Path) -> list[Path]:
     """For each data-quality knob, one PNG: a panel per benchmark metric, a line per method,
     mean with 95% interval bars against the knob's values."""
+    if not any(not row.is_control for row in table.rows) or not table.columns:
+        return []
     return [
         _knob_plot(table, index, knob, plots_dir / f"knob-{knob}.png", study.info.get("grid"))
         for index, knob in enumerate(study.knobs)
-        if table.rows and table.columns
     ]
 
 
@@ -75,8 +77,10 @@ def mean_trajectory(records: list[RunRecord], key: str) -> tuple[list[int], list
 
 
 def _knob_plot(table: Table, index: int, knob: str, path: Path, grid: Any) -> Path:
-    fixed = _modal_other_setting(table.rows, index, grid if isinstance(grid, dict) else None)
-    rows = [r for r in table.rows if _others(r.knobs, index) == fixed]
+    methods = [r for r in table.rows if not r.is_control]
+    control = next((r for r in table.rows if r.is_control), None)
+    fixed = _modal_other_setting(methods, index, grid if isinstance(grid, dict) else None)
+    rows = [r for r in methods if _others(r.knobs, index) == fixed]
     values = sorted({r.knobs[index][1] for r in rows}, key=value_key)
     numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
     position = {v: (float(v) if numeric else float(i)) for i, v in enumerate(values)}
@@ -93,6 +97,10 @@ def _knob_plot(table: Table, index: int, knob: str, path: Path, grid: Any) -> Pa
             errors = [s.half_width if s.half_width is not None else np.nan for s in summaries]
             means = [s.mean for s in summaries]
             ax.errorbar(xs, means, yerr=errors, marker="o", capsize=3, label=series)
+        if control is not None and column in control.cells:
+            # The untrained base model does not depend on the knob: a level to read moves by.
+            base = control.cells[column].summary.mean
+            ax.axhline(base, color="grey", linewidth=0.8, linestyle="--", label="base model")
         ax.set_title(column.header, fontsize=9)
         ax.set_xlabel(knob_name(knob))
         if not numeric:
@@ -138,6 +146,8 @@ def _others(setting: KnobSetting, index: int) -> KnobSetting:
 def _one_row_per_loss(rows: list[Row]) -> list[Row]:
     chosen: dict[str, Row] = {}
     for row in rows:
+        if row.is_control:
+            continue
         if row.loss not in chosen or (row.is_best and not chosen[row.loss].is_best):
             chosen[row.loss] = row
     return [chosen[loss] for loss in sorted(chosen)]

@@ -1,13 +1,16 @@
-"""Statistics behind the report tables: intervals over seeds and paired tests over items.
+"""Statistics behind the report tables: intervals over seeds and the item-level paired test.
 
-Two different questions, two different tools:
-
-- *How much does a method's score move with the seed?* The mean over seeds with a Student-t
-  95% interval (:func:`mean_interval`). Seeds are few (2-5), so the t quantile, not 1.96.
-- *Is method A better than the baseline on these items, beyond chance?* A paired test over
-  benchmark items matched by id (:func:`paired_comparison`), each item's score first averaged
-  over seeds (:func:`average_items`). Pairing by item removes the item-difficulty variance that
-  dominates unpaired comparisons of two accuracies.
+- *How much does a method's score move with the seed?* The mean over seeds of the per-seed
+  scores with a Student-t 95% interval (:func:`mean_interval`): the run (seed) is the unit of
+  replication, so the interval covers run-to-run variance (Miller 2024, arXiv 2411.00640).
+  Seeds are few (2-5), so the t quantile, not 1.96.
+- *Is method A better than the baseline?* That is a question about runs, answered by the
+  run-level test of :mod:`gsil_bench.report.runs` (the † of the tables).
+- *On these items, beyond item-sampling chance?* The item-level paired test
+  (:func:`paired_comparison`) over items matched by id, each item's score first averaged over
+  seeds (:func:`average_items`): a secondary column only. It ignores run-to-run variance, so on
+  its own it is overconfident whenever seeds matter (``tests/report/test_power.py``); its
+  standard error is also the floor under the run-level one.
 """
 
 from __future__ import annotations
@@ -53,7 +56,9 @@ class PairedComparison:
 
     ``difference`` is the mean per-item difference (equal to the difference of the two
     item-mean scores); ``ci_low``/``ci_high`` its t interval (``None`` with fewer than two
-    items); ``p_value`` the two-sided sign-flip test; ``exact`` False when it was sampled.
+    items); ``p_value`` the two-sided sign-flip test; ``exact`` False when it was sampled;
+    ``standard_error`` the standard error of the mean item difference (``sd / sqrt(items)``,
+    ``None`` with fewer than two items).
     """
 
     difference: float
@@ -62,6 +67,7 @@ class PairedComparison:
     p_value: float
     n_items: int
     exact: bool
+    standard_error: float | None = None
 
 
 def mean(values: Collection[float]) -> float:
@@ -133,9 +139,17 @@ def paired_comparison(
     if differences.size < 2:
         return PairedComparison(mean_diff, None, None, p_value, 1, exact)
     interval = mean_interval(differences.tolist(), confidence)
+    error = float(item_standard_error(differences))
     return PairedComparison(
-        mean_diff, interval.low, interval.high, p_value, int(differences.size), exact
+        mean_diff, interval.low, interval.high, p_value, int(differences.size), exact, error
     )
+
+
+def item_standard_error(differences: Sequence[float] | np.ndarray) -> np.ndarray | float:
+    """``sd(d, ddof=1) / sqrt(m)`` over the last axis (items); vectorised for the simulations."""
+    values = np.asarray(differences, dtype=float)
+    errors = values.std(axis=-1, ddof=1) / math.sqrt(values.shape[-1])
+    return float(errors) if errors.ndim == 0 else errors
 
 
 def sign_flip_p_value(differences: Sequence[float] | np.ndarray) -> tuple[float, bool]:

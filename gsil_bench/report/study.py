@@ -3,8 +3,8 @@
 Each record is a :class:`gsil_bench.record.RunRecord` (validated on reading; a malformed one is a
 UserError naming the file and key). ``study.json`` (written by the sweep, optional here) may hold
 ``study``, ``sweep_file``, ``baseline`` (a method label), ``knobs`` (data-quality parameter
-names), ``grid``, ``objective`` (see :mod:`gsil_bench.report.objective`), ``failures`` and
-``manifest``.
+names), ``grid``, ``objective`` (see :mod:`gsil_bench.report.objective`), ``seeds`` (every
+configuration's seeds: a row with fewer is partial), ``failures`` and ``manifest``.
 """
 
 from __future__ import annotations

@@ -11,9 +11,11 @@ import json
 from pathlib import Path
 
 from gsil_bench.io import atomic_write_text
+from gsil_bench.report.latex import render_latex
+from gsil_bench.report.markdown import render_markdown
 from gsil_bench.report.paper import default_paper_dir, load_published, select_published
 from gsil_bench.report.plots import write_knob_plots, write_reward_plot
-from gsil_bench.report.render import render_csv, render_latex, render_markdown
+from gsil_bench.report.render import render_csv
 from gsil_bench.report.study import Study, load_study, stage_seconds
 from gsil_bench.report.table import build_table
 

@@ -1,6 +1,8 @@
 """Running a sweep: workers claim trials until the study is done, then the report is written.
 
-One trial = one configuration run over every seed of the sweep (:mod:`gsil_bench.study.trial`).
+One trial = one configuration run over every seed of the sweep (:mod:`gsil_bench.study.trial`);
+before the trials, the base-model controls (one evaluation of the untrained base model per
+seed) run in the starting process.
 Several local workers (processes) or machines (an RDB storage URL) share one study. Since run
 folders and records are keyed by configuration and seed, a sweep killed at any moment and
 started again resumes where it was, and its final table equals that of an uninterrupted one.
@@ -27,7 +29,7 @@ from gsil_bench.study.storage import (
     recover_interrupted,
     write_study_summary,
 )
-from gsil_bench.study.trial import run_trial
+from gsil_bench.study.trial import run_controls, run_trial
 
 OnTrial = Callable[[optuna.Study], None]
 
@@ -96,6 +98,10 @@ def run_sweep(
     study = open_study(spec, paths, storage_url)
     recover_interrupted(study)
     enqueue_grid(study, spec)
+    # The base-model controls first: one run per seed, outside the trials (never counted in
+    # the budget, never a candidate for best), and they fill the base-model cache the
+    # trials of that seed then reuse.
+    run_controls(spec, paths, str(spec_path))
     args = (str(spec_path), str(results_dir), str(runs_dir), storage_url, trials)
     threads = max(1, (os.cpu_count() or 1) // workers)
     if workers > 1:

@@ -84,6 +84,16 @@ class Method(_Strict):
     space: dict[str, Distribution] = Field(default_factory=dict)
 
 
+class Controls(_Strict):
+    """Runs a study makes besides its methods. ``base``: evaluate the untrained base model
+    once per seed (a run with ``iterations: 0``), the ``base`` row of the report."""
+
+    base: bool = True
+
+
+CONTROL_LABEL = "base"  # the method label of the base-model control runs
+
+
 class SweepSpec(_Strict):
     study: str
     description: str = ""
@@ -100,6 +110,7 @@ class SweepSpec(_Strict):
     trials: int | None = Field(default=None, ge=1)
     baseline: str | None = None
     knobs: list[str] = Field(default_factory=list)  # grid keys plotted as data-quality curves
+    controls: Controls = Controls()
 
     @field_validator("sampler")
     @classmethod
@@ -175,6 +186,18 @@ def run_config_for(
     return build_config(tree, source)
 
 
+def control_config(spec: SweepSpec, seed: int, source: str) -> RunConfig:
+    """The base-model control of one seed: the sweep's base config, no training.
+
+    The data-quality knobs are not applied: they change only the alignment data, not the base
+    model, so one control per seed serves every data setting.
+    """
+    tree = copy.deepcopy(spec.base)
+    _set_dotted(tree, "iterations", 0)
+    _set_dotted(tree, "seed", seed)
+    return build_config(tree, source)
+
+
 def config_id(config: RunConfig) -> str:
     """Identity of a configuration across seeds (and across trials that sample it again)."""
     payload = config.model_dump(mode="json", exclude={"output_dir", "cache_dir", "seed"})
@@ -217,6 +240,13 @@ def load_sweep(path: str | Path) -> SweepSpec:
             for knobs in (grid[0], grid[-1]):
                 run_config_for(spec, method, {**values, **knobs}, spec.seeds[0], where)
     labels = [method_label(m, {}) for m in spec.methods]
+    if CONTROL_LABEL in labels:
+        raise UserError(
+            f"{path}: methods: the label {CONTROL_LABEL!r} is reserved for the base-model "
+            "control (controls: {base: true}); choose another label"
+        )
+    if spec.controls.base:
+        control_config(spec, spec.seeds[0], f"{path}: controls.base")
     if spec.baseline and not any(lbl.startswith(spec.baseline) for lbl in labels):
         raise UserError(f"{path}: baseline {spec.baseline!r} matches no method ({labels})")
     return spec

@@ -1,27 +1,39 @@
-"""One trial: one configuration of the sweep, run over every seed.
+"""One trial: one configuration of the sweep, run over every seed; and the base-model
+controls, one run per seed outside the trials.
 
 Run folders and records are keyed by configuration and seed, so a trial run again (after a
 crash, or sampled twice) resumes from its last checkpoint and reuses the seeds already
 finished. Each record is the experiment's :class:`RunRecord`, placed in the study through its
 ``method``, ``series``, ``knobs``, ``params`` and ``config_id`` fields.
+
+Every trial runs the sweep's seeds in the sweep's order and reports after each one, so the
+pruner compares trials at step k over the same first k + 1 seeds, and a trial's objective is
+over exactly the sweep's seeds: only a trial that ran them all completes (a pruned one never
+becomes Optuna's best). The controls are not trials: they never count against ``trials``,
+never feed the sampler and are never a candidate for best.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
 from typing import Any
 
 import optuna
 
+from gsil_bench.config import RunConfig
 from gsil_bench.experiment.recipe import run_experiment
+from gsil_bench.io import atomic_write_json, read_json
 from gsil_bench.record import RunRecord
 from gsil_bench.report.objective import Objective, metric_value
 from gsil_bench.report.stats import mean
 from gsil_bench.study.spec import (
+    CONTROL_LABEL,
     Method,
     SweepSpec,
     config_id,
+    control_config,
     grid_points,
     method_label,
     run_config_for,
@@ -74,23 +86,66 @@ def run_trial(trial: optuna.Trial, spec: SweepSpec, paths: SweepPaths, source: s
     fields = study_fields(spec, method, values)
     trial.set_user_attr("worker", {"host": socket.gethostname(), "pid": os.getpid()})
     trial.set_user_attr("label", fields["method"])
+    trial.set_user_attr("seeds", list(spec.seeds))
     records = []
     for step, seed in enumerate(spec.seeds):
         config = run_config_for(spec, method, values, seed, source)
-        cid = config_id(config)
-        trial.set_user_attr("config_id", cid)
-        record_path = paths.records / f"{cid}-seed{seed}.json"
-        if record_path.exists():
-            record = RunRecord.read(record_path)
-        else:
-            out = paths.runs / cid / f"seed{seed}"
-            record = run_experiment(config.model_copy(update={"output_dir": str(out)}))
-            record = record.model_copy(update={**fields, "config_id": cid})
-            record.write(record_path)
-        records.append(record)
+        trial.set_user_attr("config_id", config_id(config))
+        records.append(run_or_reuse(config, fields, paths))
         values_so_far = objective_values(spec.objective, records)
         if len(values_so_far) == 1:
             trial.report(values_so_far[0], step)
             if step + 1 < len(spec.seeds) and trial.should_prune():
                 raise optuna.TrialPruned(f"pruned after {step + 1} seeds")
     return objective_values(spec.objective, records)
+
+
+def run_or_reuse(config: RunConfig, fields: dict[str, Any], paths: SweepPaths) -> RunRecord:
+    """The finished record of (config, seed) if the study has one, else run it and write it."""
+    record_path = record_path_of(config, paths)
+    if record_path.exists():
+        return RunRecord.read(record_path)
+    cid = config_id(config)
+    out = paths.runs / cid / f"seed{config.seed}"
+    record = run_experiment(config.model_copy(update={"output_dir": str(out)}))
+    record = record.model_copy(update={**fields, "config_id": cid})
+    record.write(record_path)
+    return record
+
+
+def record_path_of(config: RunConfig, paths: SweepPaths) -> Path:
+    return paths.records / f"{config_id(config)}-seed{config.seed}.json"
+
+
+def control_fields(spec: SweepSpec) -> dict[str, Any]:
+    """The study fields of a base-model control run: label ``base``, the knobs at their
+    reference (first) value, no swept parameters."""
+    reference = {knob: spec.grid[knob][0] for knob in spec.knobs if spec.grid.get(knob)}
+    return {"method": CONTROL_LABEL, "series": CONTROL_LABEL, "knobs": reference, "params": {}}
+
+
+def run_controls(spec: SweepSpec, paths: SweepPaths, source: str) -> list[dict[str, Any]]:
+    """Evaluate the base model once per seed (``controls: {base: true}``); returns failures.
+
+    Resumable like the trials: a seed whose record exists is not run again. A control that
+    fails is written as a failed record (the report lists it under failures) and tried again
+    on the next start; the sweep goes on either way.
+    """
+    if not spec.controls.base:
+        return []
+    failures = []
+    for seed in spec.seeds:
+        config = control_config(spec, seed, source)
+        record_path = record_path_of(config, paths)
+        if record_path.exists() and read_json(record_path).get("status", "ok") != "ok":
+            record_path.unlink()  # an earlier attempt failed: try again
+        try:
+            run_or_reuse(config, control_fields(spec), paths)
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # recorded with its reason, like a failed trial
+            reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+            failure = {"method": CONTROL_LABEL, "seed": seed, "status": "failed", "reason": reason}
+            atomic_write_json(record_path, failure)
+            failures.append(failure)
+    return failures

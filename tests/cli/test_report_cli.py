@@ -50,6 +50,10 @@ def test_report_by_name_prints_table_and_paths(app: typer.Typer, tmp_path: Path)
     for name in ("table.md", "table.csv", "table.tex", "manifest.json"):
         assert (study / name).is_file()
         assert f"wrote {study / name}" in result.output
+    header = (study / "table.csv").read_text().splitlines()[0].split(",")
+    for stat in ("p_value", "p_value_items", "mde", "snr"):  # issue 9's columns
+        assert f"mini/math/accuracy:{stat}" in header
+    assert "The instrument: signal, noise, power" in result.output
 
 
 def test_report_by_path_with_baseline_option(app: typer.Typer, tmp_path: Path) -> None:

@@ -1,19 +1,28 @@
 """Synthetic study folders whose numbers are known by hand, shared by the report tests.
 
-The main study (baseline ``sft``, objective mini/math accuracy), per seed on 20 math items and
-8 code items ("correct range(k)" = items 0..k-1 solved):
+The main study (baseline ``sft``, objective mini/math accuracy, seeds 0-2 by inference), per seed
+on 20 math items and 8 code items ("correct range(k)" = items 0..k-1 solved):
 
 - sft: math range(10), range(11), range(12) -> 0.50, 0.55, 0.60: mean 0.550,
   half-width t_{0.975,2} * 0.05 / sqrt(3) = 4.302653 * 0.028868 = 0.124; code range(4) -> 0.5.
-- gsil-logistic beta=1: math range(16..18) -> 0.80, 0.85, 0.90: 0.850 ± 0.124. Seed-averaged
-  item differences vs sft: 1/3, 2/3, 1, 1, 1, 1, 2/3, 1/3 and zeros -> mean 6/20 = +0.300,
-  sign-flip p = 2/2^8 = 0.0078 (†). Code range(4..6) -> 0.5, 0.625, 0.75: 0.625 ± 0.311,
-  differences 2/3, 1/3 -> p = 2/4 = 0.5 (no mark).
-- gsil-logistic beta=3: math items 1..10, 1..11, 1..12 -> 0.550 ± 0.124; differences -1, +1/3
-  x3 -> sum 0, p = 1. Not the best gsil-logistic; beta=1 gets ★.
-- gsil-hinge beta=1: one seed, math range(10) -> "0.500 (n=1, no CI)".
+- gsil-logistic beta=1: math range(16..18) -> 0.80, 0.85, 0.90: 0.850 ± 0.124.
+  Run level: per-seed differences 0.30 x3, no run spread; seed-averaged item differences
+  1/3, 2/3, 1 x4, 2/3, 1/3 and 12 zeros: sum of squares 46/9, item variance of the mean
+  (46/9 - 20 * 0.3^2) / 19 / 20 = 0.0087135, all of the variance, so 19 df (Satterthwaite):
+  t = 0.3 / 0.093346 = 3.214, p = 0.005 (†). Item level: sign-flip p = 2/2^8 = 0.0078.
+  Code range(4..6) -> 0.5, 0.625, 0.75: 0.625 ± 0.311; per-seed differences 0, 1/8, 1/4 (run
+  variance 1/64 / 3), item differences 2/3, 1/3, 0 x6 (item variance (5/9 - 8/64) / 7 / 8):
+  p = 0.305 (no mark); item-level p = 2/4 = 0.5.
+- gsil-logistic beta=3: math items 1..10, 1..11, 1..12 -> 0.550 ± 0.124; per-seed differences
+  0 x3, item differences -1, +1/3 x3 sum to 0: p = 1 at both levels. Not the best
+  gsil-logistic; beta=1 gets ★.
+- gsil-hinge beta=1: one seed, math range(10) -> "0.500 (n=1, no CI)", partial (1 of 3 seeds),
+  no run-level test.
 - spin beta=1: two seeds, math range(8), range(6) -> 0.40, 0.30: 0.350 ± 12.7062 * 0.05
-  = 0.635; differences -1/2 x2, -1 x2, -2/3, -1/3 -> p = 2/2^6 = 0.031 (†). No code result.
+  = 0.635, partial (2 of 3 seeds). Run level over seeds 0, 1: differences -0.10, -0.25 (run
+  variance 0.0225 / 2 / 2 = 0.005625, 1 df), item differences -1/2 x2, -1 x2, -2/3, -1/3
+  (item variance (55/18 - 20 * 0.04) / 19 / 20 = 0.0059357, 19 df): t = 0.175 / 0.10752 =
+  1.628 on 3.99 df, p = 0.179 (no †); item level p = 2/2^6 = 0.031. No code result.
 
 Test modules get the helpers through the ``kit`` fixture (``kit.record(...)``,
 ``kit.write(...)``, ...): with ``--import-mode=importlib`` a conftest is not importable.

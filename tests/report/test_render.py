@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from scipy import stats as sps
 
 from gsil_bench.report.write import write_report
 
@@ -16,15 +18,26 @@ TABLE_FILES = ("table.md", "table.csv", "table.tex", "manifest.json")
 
 
 def test_csv_has_full_precision_statistics(study_dir: Path) -> None:
+    """Run-level p of gsil-logistic beta=1 on math (conftest): all of the variance is the
+    item-level one, (46/9 - 20 * 0.09) / 19 / 20, so t = 0.3 / sqrt(that) on 19 df."""
     text = write_report(study_dir)["table.csv"].read_text(encoding="utf-8")
     rows = {row["method"]: row for row in csv.DictReader(text.splitlines())}
     strong = rows["gsil-logistic beta=1"]
     assert float(strong["mini/math/accuracy:mean"]) == pytest.approx(0.85)
     assert float(strong["mini/math/accuracy:ci95_half_width"]) == pytest.approx(0.124207, abs=1e-6)
     assert float(strong["mini/math/accuracy:diff_vs_baseline"]) == pytest.approx(0.3)
-    assert float(strong["mini/math/accuracy:p_value"]) == pytest.approx(2 / 256)
+    item_variance = (46 / 9 - 20 * 0.09) / 19 / 20
+    t = 0.3 / math.sqrt(item_variance)
+    assert float(strong["mini/math/accuracy:p_value"]) == pytest.approx(2 * sps.t.sf(t, 19))
+    half = sps.t.ppf(0.975, 19) * math.sqrt(item_variance)
+    assert float(strong["mini/math/accuracy:diff_ci95_low"]) == pytest.approx(0.3 - half)
+    assert strong["mini/math/accuracy:test"] == "paired t"
+    assert float(strong["mini/math/accuracy:p_value_items"]) == pytest.approx(2 / 256)
+    assert strong["mini/math/accuracy:items"] == "20"
     assert strong["best_of_loss"] == "1" and strong["seeds"] == "0 1 2"
+    assert strong["partial"] == "0" and rows["spin beta=1"]["partial"] == "1"
     assert rows["sft"]["baseline"] == "1"
+    assert rows["sft"]["mini/math/accuracy:p_value"] == ""
     assert rows["gsil-hinge beta=1"]["mini/math/accuracy:ci95_half_width"] == ""
     assert rows["spin beta=1"]["mini/code/pass@1:mean"] == ""
     assert list(rows) == [

@@ -20,34 +20,44 @@ def test_markdown_table_has_hand_computed_cells(study_dir: Path, kit: SimpleName
     lines = kit.table_lines(written["table.md"].read_text(encoding="utf-8"))
     assert lines[0] == "| method | loss | seeds | mini/code pass@1 | mini/math accuracy |"
     order = [line.split("|")[1].strip() for line in lines[1:]]
+    # The study ran seeds 0, 1, 2: hinge (seed 0) and spin (seeds 0, 1) are partial.
     assert order == [
-        "gsil-hinge beta=1",
+        "gsil-hinge beta=1 (partial: n=1)",
         "gsil-logistic beta=1 ★",
         "gsil-logistic beta=3",
         "sft (baseline)",
-        "spin beta=1",
+        "spin beta=1 (partial: n=2)",
     ]
     row_of = kit.row_of
     assert row_of(lines, "sft") == ["sft (baseline)", "sft", "3", "0.500 ± 0.000", "0.550 ± 0.124"]
     assert row_of(lines, "gsil-logistic beta=1")[3:] == ["0.625 ± 0.311", "0.850 ± 0.124 †"]
     assert row_of(lines, "gsil-logistic beta=3")[3:] == ["0.500 ± 0.000", "0.550 ± 0.124"]
     assert row_of(lines, "gsil-hinge")[2:] == ["1", "0.500 (n=1, no CI)", "0.500 (n=1, no CI)"]
-    assert row_of(lines, "spin")[2:] == ["2", "—", "0.350 ± 0.635 †"]
+    # Run-level p = 0.179 (conftest): the item-level p = 0.031 no longer earns a †.
+    assert row_of(lines, "spin")[2:] == ["2", "—", "0.350 ± 0.635"]
 
 
 def test_paired_comparison_section(study_dir: Path, kit: SimpleNamespace) -> None:
+    """Run-level difference [interval], p and test, then the item-level p (conftest)."""
     markdown = write_report(study_dir)["table.md"].read_text(encoding="utf-8")
     section = markdown.split("## Paired comparison with the baseline (sft)")[1].split("\n## ")[0]
     lines = [line for line in section.splitlines() if line.startswith("| ")]
     strong = kit.row_of(lines, "gsil-logistic beta=1")
-    assert strong[1].startswith("+0.125 [") and strong[1].endswith("p=0.500 (8 items)")
-    assert strong[2].startswith("+0.300 [") and strong[2].endswith("p=0.008 (20 items)")
-    assert kit.row_of(lines, "gsil-logistic beta=3")[2].endswith("p=1.000 (20 items)")
+    assert strong[1].startswith("+0.125 [")
+    assert strong[1].endswith("p=0.305 (paired t, 3 seeds); items: p=0.500 (8 items)")
+    assert strong[2].startswith("+0.300 [")
+    assert strong[2].endswith("p=0.005 (paired t, 3 seeds); items: p=0.008 (20 items)")
+    assert kit.row_of(lines, "gsil-logistic beta=3")[2].endswith(
+        "p=1.000 (paired t, 3 seeds); items: p=1.000 (20 items)"
+    )
     spin = kit.row_of(lines, "spin")
     assert spin[1] == "—"
-    assert spin[2].startswith("-0.200 [") and spin[2].endswith("p=0.031 (20 items)")
+    assert spin[2].startswith("-0.175 [")
+    assert spin[2].endswith("p=0.179 (paired t, 2 seeds); items: p=0.031 (20 items)")
+    hinge = kit.row_of(lines, "gsil-hinge")
+    assert hinge[2] == "no run-level test (a side has one seed); items: p=0.500 (20 items)"
     assert not any(line.startswith("| sft") for line in lines)
-    assert "sign-flip (permutation) test" in markdown
+    assert "paired t-test over seeds" in markdown and "sign-flip test over items" in markdown
 
 
 def test_baseline_override_and_unknown_baseline(study_dir: Path) -> None:
@@ -103,8 +113,9 @@ def test_knob_rows_plots_and_pairing_by_setting(knob_dir: Path, kit: SimpleNames
         "sft subsample=1 noise=0 (baseline)",
         "sft subsample=1 noise=0.2 (baseline)",
     ]
-    # Seeds solve base+6+seed vs base+seed items at every setting: seed-averaged differences
-    # 1/2, 1 x5, 1/2 -> +0.300, p = 2/2^7 = 0.016.
+    # Seeds solve base+6+seed vs base+seed items at every setting: per-seed differences
+    # 0.30, 0.30 (no run spread), seed-averaged item differences 1/2, 1 x5, 1/2 and 13 zeros:
+    # item variance (5.5 - 20 * 0.09) / 19 / 20, t = 0.3 / 0.0987 = 3.04 on 19 df, p = 0.007.
     assert kit.row_of(lines, "gsil-logistic beta=1 subsample=0.5")[3] == "0.575 ± 0.318 †"
     assert "★" not in "".join(lines)  # data settings are not configurations to pick from
     for knob in ("data.quality.subsample", "data.quality.noise"):
@@ -141,3 +152,13 @@ def test_records_without_knobs_field_read_knobs_from_params(
     table = build_table(load_study(folder))
     assert [row.knobs for row in table.rows] == [(("d.q.noise", 0.0),), (("d.q.noise", 0.5),)]
     assert [row.label for row in table.rows] == ["sft noise=0", "sft noise=0.5"]
+
+
+def test_comparison_section_states_the_mde_of_each_column(study_dir: Path) -> None:
+    """The MDE row repeats the instrument's MDE next to the p-values (DESIGN.md §11)."""
+    markdown = write_report(study_dir)["table.md"].read_text(encoding="utf-8")
+    section = markdown.split("## Paired comparison with the baseline (sft)")[1].split("\n## ")[0]
+    instrument = markdown.split("## The instrument: signal, noise, power")[1].split("\n## ")[0]
+    mde_row = next(line for line in section.splitlines() if line.startswith("| MDE"))
+    math_line = next(x for x in instrument.splitlines() if x.startswith("| mini/math"))
+    assert mde_row.split("|")[3].strip() == math_line.split("|")[7].strip()

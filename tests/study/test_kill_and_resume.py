@@ -75,7 +75,7 @@ def test_train_killed_mid_training_resumes_to_the_same_model(tmp_path):
     assert a["fingerprints"]["final_model"] == b["fingerprints"]["final_model"]
 
 
-def _sweep_file(tmp_path: Path, name: str) -> Path:
+def _sweep_file(tmp_path: Path, name: str, *, controls: bool = True) -> Path:
     base = yaml.safe_load((FIXTURES / "tiny_run.yaml").read_text())
     base["cache_dir"] = str(tmp_path / "cache")
     spec = {
@@ -88,6 +88,7 @@ def _sweep_file(tmp_path: Path, name: str) -> Path:
             {"loss": "spin", "params": {"loss.params.beta": 1.0}},
             {"loss": "gsil-hinge", "params": {"loss.params.beta": 1.0}},
         ],
+        "controls": {"base": controls},
     }
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(spec))
@@ -116,7 +117,7 @@ def test_sweep_killed_and_rerun_gives_the_same_table(tmp_path):
     assert _kill_when(args, tmp_path, some_done), "sweep ended before it could be killed"
     rerun = _run(args, tmp_path)
     assert rerun.returncode == 0, rerun.stderr
-    assert len(list(records.glob("*.json"))) == 6
+    assert len(list(records.glob("*.json"))) == 8  # 3 methods and the base control, 2 seeds
     assert _metrics(tmp_path / "res" / "k" / "table.csv") == _metrics(
         tmp_path / "res" / "s" / "table.csv"
     )
@@ -130,7 +131,10 @@ def test_two_workers_share_a_study_without_duplicates(tmp_path):
     from gsil_bench.study.spec import load_sweep
     from gsil_bench.study.storage import open_study, paths_for
 
-    path = _sweep_file(tmp_path, "w")
+    # Without the base-model controls: they run first in the starting process and warm the
+    # base-model cache, after which the tiny trials are over before a spawned worker has
+    # even imported torch. This test is about trials shared by workers.
+    path = _sweep_file(tmp_path, "w", controls=False)
     run_sweep(path, results_dir=tmp_path / "res", runs_dir=tmp_path / "runs", workers=2)
     spec = load_sweep(path)
     study = open_study(spec, paths_for(spec, tmp_path / "res", tmp_path / "runs"), None)

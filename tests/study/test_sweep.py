@@ -45,8 +45,10 @@ def test_grid_sweep_end_to_end_with_a_failing_trial(tmp_path):
         baseline="sft",
     )
     out = run_sweep(path, results_dir=tmp_path / "results", runs_dir=tmp_path / "runs")
-    assert len(list((out / "records").glob("*.json"))) == 2
+    # Two trials' records and the base-model control's (controls: {base: true} by default).
+    assert len(list((out / "records").glob("*.json"))) == 3
     rows = _table_rows(out)
+    assert next(iter(rows)) == "base"  # the control row on top
     assert any(k.startswith("sft") for k in rows) and any(
         k.startswith("gsil-logistic") for k in rows
     )
@@ -57,10 +59,12 @@ def test_grid_sweep_end_to_end_with_a_failing_trial(tmp_path):
     assert (out / "manifest.json").exists()
     # Records are RunRecords placed in the study by their fields, named by config and seed.
     records = {p.name: RunRecord.read(p) for p in (out / "records").glob("*.json")}
-    assert sorted(r.method for r in records.values()) == ["gsil-logistic beta=1", "sft"]
+    assert sorted(r.method for r in records.values()) == ["base", "gsil-logistic beta=1", "sft"]
     for name, record in records.items():
         assert name == f"{record.config_id}-seed0.json"
         assert record.series == record.method and record.knobs == {}
+    base = next(r for r in records.values() if r.method == "base")
+    assert base.config["iterations"] == 0 and base.rounds == []
     # Rerunning a finished sweep runs nothing new and keeps the table.
     before = (out / "table.csv").read_text()
     run_sweep(path, results_dir=tmp_path / "results", runs_dir=tmp_path / "runs")
@@ -68,7 +72,7 @@ def test_grid_sweep_end_to_end_with_a_failing_trial(tmp_path):
     study = open_study(
         load_sweep(path), paths_for(load_sweep(path), tmp_path / "results", tmp_path / "runs"), None
     )
-    assert len(study.trials) == 3
+    assert len(study.trials) == 3  # the control is not a trial
 
 
 def test_interrupted_trial_is_requeued(tmp_path):
