@@ -62,7 +62,7 @@ class RunRecord(BaseModel):
     rounds: list[dict[str, Any]] = Field(default_factory=list)
     trajectory: list[dict[str, Any]] = Field(default_factory=list)
     benchmarks: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    # Controls: how far the run moved its base model (see RunRecord docs in ARCHITECTURE.md):
+    # Controls: how far the run moved its base model (filled by experiment/controls.py):
     # "moved_answers/<benchmark>" share of test answers that differ from the base model's,
     # "heldout_logp_delta" change in mean per-token log-likelihood of held-out demonstrations,
     # "identical_pairs" share of training pairs whose negative equals the demonstration.
