@@ -18,6 +18,9 @@ class BenchmarkResult:
     items: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
     details: dict[str, Any] = field(default_factory=dict)
+    # A continuous metric reported beside the primary one (DESIGN.md §11: far better signal to
+    # noise than accuracy at small scale); its per-item values sit in items under its name.
+    continuous: str | None = None
 
     @property
     def primary(self) -> str:

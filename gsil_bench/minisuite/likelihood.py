@@ -89,10 +89,12 @@ def add_ref_logp(
 ) -> None:
     """Put ``values`` (one per item of ``items``) into each domain result: per item as
     ``items[i]["ref_logp"]``, their mean as the metric ``ref_logp`` after the others (the
-    primary metric stays first)."""
+    primary metric stays first), named as the result's continuous metric so that reports
+    table it beside the primary one."""
     by_id = {item.id: value for item, value in zip(items, values, strict=True)}
     for result in results:
         for row in result.items:
             row[METRIC] = by_id[row["id"]]
         finite = [row[METRIC] for row in result.items if not math.isnan(row[METRIC])]
         result.metrics[METRIC] = mean_or_nan(finite)
+        result.continuous = METRIC

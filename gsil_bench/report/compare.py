@@ -50,8 +50,8 @@ def compare_with_baseline(
 
 def compare_cell(row: Row, reference: Row, column: Column, cell: Cell) -> Cell:
     """The cell with both tests of ``row`` minus ``reference`` in ``column``."""
-    ours = average_items([item_scores(r, column.benchmark) for r in row.records])
-    theirs = average_items([item_scores(r, column.benchmark) for r in reference.records])
+    ours = average_items([item_scores(r, column) for r in row.records])
+    theirs = average_items([item_scores(r, column) for r in reference.records])
     items = paired_comparison(ours, theirs)
     variance = item_variance(items.standard_error, items.n_items) if items is not None else None
     runs = run_level_comparison(

@@ -16,10 +16,12 @@ from gsil_bench.report.stats import mean
 
 @dataclass(frozen=True, order=True)
 class Column:
-    """A benchmark and the metric shown for it (its primary one, the first in ``metrics``)."""
+    """A benchmark and a metric shown for it: its primary one (the first in ``metrics``) or
+    the continuous metric the benchmark names beside it (``BenchmarkResult.continuous``)."""
 
     benchmark: str
     metric: str
+    primary: bool = True
 
     @property
     def header(self) -> str:
@@ -62,7 +64,8 @@ class Ranking:
             return None
         total = 0.0
         for column, weight in self.terms:
-            needed = list(columns) if column is None else [column]
+            # "mean" is the mean of the primary metrics, as the sweep's objective computes it.
+            needed = [c for c in columns if c.primary] if column is None else [column]
             if not needed or any(c not in means for c in needed):
                 return None
             total += weight * mean([means[c] for c in needed])
@@ -73,7 +76,9 @@ def rank_by(objective: Objective, columns: list[Column]) -> Ranking:
     """Match the objective's metric names to columns; an objective naming none: the first."""
     if not objective.metrics:
         return Ranking(((columns[0], 1.0),) if columns else (), objective.direction)
-    available = {column.benchmark: [column.metric] for column in columns}
+    available: dict[str, list[str]] = {}
+    for column in sorted(columns, key=lambda c: not c.primary):  # primary metrics first
+        available.setdefault(column.benchmark, []).append(column.metric)
     terms: list[tuple[Column | None, float]] = []
     for name, weight in objective.metrics.items():
         if name == MEAN:
@@ -82,7 +87,9 @@ def rank_by(objective: Objective, columns: list[Column]) -> Ranking:
         found = resolve_metric(name, available)
         if found is None:
             return Ranking((), objective.direction, unresolved=name)
-        terms.append((Column(*found), weight))
+        benchmark, metric = found
+        primary = available[benchmark][0] == metric
+        terms.append((Column(benchmark, metric, primary), weight))
     return Ranking(tuple(terms), objective.direction)
 
 

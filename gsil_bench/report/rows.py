@@ -107,13 +107,15 @@ def knob_setting(record: RunRecord, knobs: list[str]) -> KnobSetting:
     )
 
 
-def item_scores(record: RunRecord, benchmark: str) -> dict[str, float]:
-    """Per-item outcomes of one run on one benchmark, keyed by item id."""
-    result = record.benchmarks.get(benchmark) or {}
+def item_scores(record: RunRecord, column: Column) -> dict[str, float]:
+    """Per-item values of one run for one column, keyed by item id: ``score`` for a primary
+    metric, the item's value under the metric's own name for a continuous one."""
+    result = record.benchmarks.get(column.benchmark) or {}
+    field = "score" if column.primary else column.metric
     return {
-        str(item["id"]): float(item["score"])
+        str(item["id"]): float(item[field])
         for item in result.get("items") or []
-        if isinstance(item, dict) and "id" in item and item.get("score") is not None
+        if isinstance(item, dict) and "id" in item and item.get(field) is not None
     }
 
 

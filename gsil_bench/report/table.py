@@ -99,12 +99,16 @@ def study_seeds(study: Study, rows: list[Row]) -> list[int]:
 
 
 def _columns(records: Iterable[RunRecord]) -> list[Column]:
-    primary: dict[str, str] = {}
+    """Per benchmark its primary metric, then the continuous metric it names, if any."""
+    chosen: dict[str, list[Column]] = {}
     for record in records:  # records arrive sorted by file name, so the choice is stable
         for name, result in record.benchmarks.items():
-            if name not in primary and result["metrics"]:
-                primary[name] = primary_metric(result)
-    return [Column(name, primary[name]) for name in sorted(primary)]
+            if name not in chosen and result["metrics"]:
+                chosen[name] = [Column(name, primary_metric(result))]
+                continuous = result.get("continuous")
+                if continuous and continuous in result["metrics"]:
+                    chosen[name].append(Column(name, str(continuous), primary=False))
+    return [column for name in sorted(chosen) for column in chosen[name]]
 
 
 def _group_rows(files: list[RecordFile], knobs: list[str], notes: list[str]) -> list[Row]:
@@ -186,7 +190,7 @@ def _instrument(rows: list[Row], column: Column, seeds: int) -> Instrument:
         part = item_variance(items.standard_error, items.n_items) if items is not None else None
         if part is not None:
             item_parts.append(part)
-    counts = [len(item_scores(r, column.benchmark)) for row in methods for r in row.records]
+    counts = [len(item_scores(r, column)) for row in methods for r in row.records]
     items_per_run = max(counts, default=0) or None
     pooled_items = None
     if item_parts:
