@@ -75,13 +75,15 @@ def test_train_killed_mid_training_resumes_to_the_same_model(tmp_path):
     assert a["fingerprints"]["final_model"] == b["fingerprints"]["final_model"]
 
 
-def _sweep_file(tmp_path: Path, name: str, *, controls: bool = True) -> Path:
+def _sweep_file(
+    tmp_path: Path, name: str, *, controls: bool = True, seeds: tuple[int, ...] = (0, 1)
+) -> Path:
     base = yaml.safe_load((FIXTURES / "tiny_run.yaml").read_text())
     base["cache_dir"] = str(tmp_path / "cache")
     spec = {
         "study": name,
         "base": base,
-        "seeds": [0, 1],
+        "seeds": list(seeds),
         "baseline": "sft",
         "methods": [
             {"loss": "sft"},
@@ -133,8 +135,10 @@ def test_two_workers_share_a_study_without_duplicates(tmp_path):
 
     # Without the base-model controls: they run first in the starting process and warm the
     # base-model cache, after which the tiny trials are over before a spawned worker has
-    # even imported torch. This test is about trials shared by workers.
-    path = _sweep_file(tmp_path, "w", controls=False)
+    # even imported torch. This test is about trials shared by workers; four seeds make each
+    # trial long enough that the spawned worker (a second or two to start) is there to claim
+    # one before the starting process has run them all.
+    path = _sweep_file(tmp_path, "w", controls=False, seeds=(0, 1, 2, 3))
     run_sweep(path, results_dir=tmp_path / "res", runs_dir=tmp_path / "runs", workers=2)
     spec = load_sweep(path)
     study = open_study(spec, paths_for(spec, tmp_path / "res", tmp_path / "runs"), None)
@@ -142,4 +146,4 @@ def test_two_workers_share_a_study_without_duplicates(tmp_path):
     assert sorted(t.params["point"] for t in complete) == [0, 1, 2]
     workers = {t.user_attrs["worker"]["pid"] for t in complete}
     assert len(workers) == 2  # both processes took trials
-    assert len(list((tmp_path / "res" / "w" / "records").glob("*.json"))) == 6
+    assert len(list((tmp_path / "res" / "w" / "records").glob("*.json"))) == 12
