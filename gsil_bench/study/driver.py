@@ -19,6 +19,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
+from gsil_bench.errors import UserError
 from gsil_bench.report.write import write_report
 from gsil_bench.study.spec import load_sweep
 from gsil_bench.study.storage import (
@@ -112,6 +113,24 @@ def run_sweep(
             pending.get()
     else:
         worker_loop(*args, on_trial=live)
+    _require_a_finished_trial(study, paths.results)
     write_study_summary(spec, paths, study, str(spec_path), time.perf_counter() - began)
     write_report(paths.results, baseline=spec.baseline)
     return paths.results
+
+
+def _require_a_finished_trial(study: optuna.Study, results: Path) -> None:
+    """A sweep none of whose trials finished must not replace the study's summary and tables
+    (they may hold an earlier, finished sweep): one line naming the study and the first reason."""
+    trials = study.get_trials(deepcopy=False)
+    if any(t.state == TrialState.COMPLETE for t in trials):
+        return
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    reason = next(
+        (str(t.user_attrs["fail_reason"]) for t in failed if "fail_reason" in t.user_attrs), ""
+    )
+    first = f"; the first: {reason}" if reason else ""
+    raise UserError(
+        f"study {study.study_name!r}: no trial finished ({len(failed)} failed{first}); "
+        f"{results} was left as it was"
+    )

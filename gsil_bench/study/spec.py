@@ -13,6 +13,7 @@ import copy
 import hashlib
 import itertools
 import json
+import re
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any, Literal
@@ -94,6 +95,10 @@ class Controls(_Strict):
 CONTROL_LABEL = "base"  # the method label of the base-model control runs
 
 
+# A study name becomes a folder under results/ and runs/: a name, never a path.
+STUDY_NAME = re.compile(r"[A-Za-z0-9._-]+")
+
+
 class SweepSpec(_Strict):
     study: str
     description: str = ""
@@ -121,6 +126,16 @@ class SweepSpec(_Strict):
     @classmethod
     def _known_pruner(cls, name: str) -> str:
         return _known(PRUNERS, name)
+
+    @field_validator("study")
+    @classmethod
+    def _study_is_a_name(cls, value: str) -> str:
+        if not STUDY_NAME.fullmatch(value) or value in (".", ".."):
+            raise ValueError(
+                f"{value!r} is not a study name: use letters, digits, '.', '_' or '-' "
+                "(it names the folder under results/)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> SweepSpec:

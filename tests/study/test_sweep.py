@@ -85,3 +85,40 @@ def test_interrupted_trial_is_requeued(tmp_path):
     assert recover_interrupted(study) == [trial.number]
     states = [t.state for t in study.get_trials()]
     assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.WAITING]
+
+
+def test_a_sweep_whose_trials_all_fail_leaves_the_study_as_it_was(tmp_path):
+    import pytest
+
+    from gsil_bench.errors import UserError
+
+    results = tmp_path / "results"
+    earlier = results / "tiny"
+    earlier.mkdir(parents=True)
+    # What an earlier, finished sweep of the same study left behind.
+    files = {"table.csv": "method,seeds\nsft,0\n", "study.json": "{}", "manifest.json": "{}"}
+    for name, text in files.items():
+        (earlier / name).write_text(text)
+    path = tiny_sweep(
+        tmp_path,
+        # exp(z) overflows at this shift: every trial fails.
+        [{"loss": "gsil-exponential", "params": {"loss.params.shift": 1.0e4}}],
+        controls={"base": False},
+    )
+    with pytest.raises(UserError, match=r"no trial finished \(1 failed; the first: .*non-finite"):
+        run_sweep(path, results_dir=results, runs_dir=tmp_path / "runs")
+    for name, text in files.items():
+        assert (earlier / name).read_text() == text
+
+
+def test_a_study_name_is_a_name_not_a_path(tmp_path):
+    import pytest
+
+    from gsil_bench.errors import UserError
+
+    for bad in ("../../etc", "a/b", "..", "quick start"):
+        path = tiny_sweep(tmp_path, [{"loss": "sft"}])
+        spec = yaml.safe_load(path.read_text())
+        path.write_text(yaml.safe_dump({**spec, "study": bad}))
+        with pytest.raises(UserError, match=r"tiny\.yaml: key 'study': .*not a study name"):
+            load_sweep(path)
