@@ -18,6 +18,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
+import math
 import pkgutil
 from collections.abc import Callable, Iterable, Mapping
 from importlib.metadata import entry_points
@@ -264,9 +265,23 @@ def validate_hparams(name: str, hparams: Mapping[str, Any]) -> dict[str, Any]:
         raise UserError(
             f"loss {name!r} has no hyperparameter {unknown[0]!r}{hint}; it accepts: {accepted}"
         )
+    for key, value in hparams.items():
+        _check_hparam(name, key, value)
     merged = dict(spec.hparams)
     merged.update(hparams)
     return merged
+
+
+def _check_hparam(loss: str, key: str, value: Any) -> None:
+    """Every hyperparameter is a finite number; ``beta``, the scale of the log-ratio in every
+    loss here (DESIGN.md §2), is positive: at 0 the loss is constant (or divides by zero, IPO)
+    and below 0 it pushes the demonstration's log-probability down."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise UserError(f"loss {loss!r}: hyperparameter {key!r} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise UserError(f"loss {loss!r}: hyperparameter {key!r} must be finite, got {value}")
+    if key == "beta" and value <= 0:
+        raise UserError(f"loss {loss!r}: hyperparameter 'beta' must be > 0, got {value}")
 
 
 def describe() -> list[dict[str, Any]]:

@@ -290,3 +290,18 @@ def test_plugin_entry_point_reusing_builtin_name_is_an_error(tmp_path, monkeypat
 
     with pytest.raises(UserError, match=r"plugin loss 'spin'.*clashing-plugin.*built-in"):
         available()
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"beta": 0.0}, r"'ipo': hyperparameter 'beta' must be > 0, got 0\.0"),
+        ({"beta": -1.0}, r"'beta' must be > 0, got -1\.0"),
+        ({"beta": float("nan")}, r"'beta' must be finite, got nan"),
+        ({"beta": float("inf")}, r"'beta' must be finite, got inf"),
+        ({"beta": "big"}, r"'beta' must be a number, got 'big'"),
+    ],
+)
+def test_hyperparameters_are_finite_numbers_and_beta_positive(params, message):
+    with pytest.raises(UserError, match=message):
+        validate_hparams("ipo", params)
