@@ -29,8 +29,11 @@ for _name in COMMAND_MODULES:
 
 
 def fail(message: str) -> None:
-    """Print a user error as one line and exit 2."""
-    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    """Print a user error as one line and exit 2. The message is text, not Rich markup: a path
+    like ``runs/[draft]`` or a hint like ``gsil-bench[lm-eval]`` must print as it is."""
+    console = Console(stderr=True, highlight=False)
+    console.print("error:", style="bold red", end=" ")
+    console.print(message, markup=False, soft_wrap=True)
     raise SystemExit(2)
 
 

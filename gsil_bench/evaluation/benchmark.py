@@ -16,7 +16,7 @@ validates ``eval.options`` through :func:`validate_options`, so an import back w
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
@@ -125,3 +125,18 @@ def validate_options(options: Mapping[str, Mapping[str, Any]], where: str) -> No
         except UserError as exc:
             raise UserError(f"{where}.{name}: {exc}") from None
         parse_options(benchmark, raw, f"{where}.{name}")
+
+
+def check_suite_names(suites: Sequence[str], where: str, *, aliases: Sequence[str] = ()) -> None:
+    """A suite name that is no benchmark but close to one is a typo, not an lm-eval task:
+    one UserError with the close match (names far from every benchmark go to lm-eval)."""
+    names = BENCHMARKS.names()
+    for name in suites:
+        if name in names or name in aliases:
+            continue
+        hint = did_you_mean(name, [*names, *aliases], n=1, cutoff=0.8)
+        if hint:
+            raise UserError(
+                f"{where}: {name!r} is not a gsil-bench benchmark.{hint} (other names are "
+                "passed to lm-evaluation-harness as task names)"
+            )

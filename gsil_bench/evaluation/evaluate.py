@@ -18,13 +18,14 @@ if TYPE_CHECKING:
 
 # The benchmarks of the GSIL paper's evaluation (math, code, dialogue, safety), in its order.
 PAPER_BENCHMARKS = ("gsm8k", "humaneval", "mt-bench", "hh-safety")
+PAPER = "paper"  # the alias for all four
 
 
 def expand_suites(names: list[str]) -> list[str]:
     """Suite names with ``paper`` expanded, each name once, in order of first mention."""
     out: list[str] = []
     for name in names:
-        for item in PAPER_BENCHMARKS if name == "paper" else (name,):
+        for item in PAPER_BENCHMARKS if name == PAPER else (name,):
             if item not in out:
                 out.append(item)
     return out

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -30,9 +33,6 @@ def test_train_then_eval_a_run_folder(tmp_path):
 
 
 def test_user_errors_exit_2_with_one_line(tmp_path):
-    import subprocess
-    import sys
-
     bad = tmp_path / "bad.yaml"
     bad.write_text("optim: {lrr: 1}\n")
     for args in (
@@ -40,15 +40,28 @@ def test_user_errors_exit_2_with_one_line(tmp_path):
         ["train", "--set", "loss.name=gsil-logistc"],
         ["eval", str(tmp_path / "missing")],
         ["sweep", "no-such-sweep"],
+        ["train", str(tmp_path / "[draft]" / "x.yaml")],
+        ["train", "--set", "eval.suites=[gsm8]"],
     ):
-        proc = subprocess.run(
-            [sys.executable, "-m", "gsil_bench.cli.app", *args],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        proc = proc_of(args)
         assert proc.returncode == 2, (args, proc.stderr)
         assert proc.stderr.startswith("error:") and "Traceback" not in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    # Messages are text, not Rich markup: brackets survive.
+    assert "[draft]" in proc_of(["train", str(tmp_path / "[draft]" / "x.yaml")]).stderr
+    typo = proc_of(["train", "--set", "eval.suites=[gsm8]"]).stderr
+    assert "eval.suites=[gsm8]" in typo and "Did you mean 'gsm8k'?" in typo
+
+
+def proc_of(args: list[str]) -> subprocess.CompletedProcess[str]:
+    """The real entry point in a subprocess (its UserError handling is what users see)."""
+    return subprocess.run(
+        [sys.executable, "-m", "gsil_bench.cli.app", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "400"},
+    )
 
 
 def test_train_a_base_only_run_then_eval_its_folder(tmp_path):
