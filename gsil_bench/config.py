@@ -112,8 +112,7 @@ class EvalConfig(_Section):
     @model_validator(mode="after")
     def _known_benchmark_options(self) -> EvalConfig:
         # Imported here: the benchmark registry sits above the config in the layering.
-        from gsil_bench.evaluation.benchmark import check_suite_names, validate_options
-        from gsil_bench.evaluation.evaluate import PAPER
+        from gsil_bench.evaluation.benchmark import PAPER, check_suite_names, validate_options
 
         check_suite_names(self.suites, "eval.suites", aliases=(PAPER,))
         validate_options(self.options, "eval.options")

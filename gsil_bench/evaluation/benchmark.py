@@ -92,6 +92,11 @@ BENCHMARKS: Registry[Benchmark] = Registry(
     adapt=lambda name, target, obj: obj() if isinstance(obj, type) else obj,
 )
 
+# The benchmarks of the GSIL paper's evaluation (math, code, dialogue, safety), in its order,
+# and the suite alias that stands for all four.
+PAPER_BENCHMARKS = ("gsm8k", "humaneval", "mt-bench", "hh-safety")
+PAPER = "paper"
+
 BenchmarkT = TypeVar("BenchmarkT", bound=Benchmark)
 
 

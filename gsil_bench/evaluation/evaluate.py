@@ -10,15 +10,11 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from gsil_bench.evaluation.benchmark import BENCHMARKS, parse_options
+from gsil_bench.evaluation.benchmark import BENCHMARKS, PAPER, PAPER_BENCHMARKS, parse_options
 from gsil_bench.evaluation.result import BenchmarkResult
 
 if TYPE_CHECKING:
     from gsil_bench.config import RunConfig
-
-# The benchmarks of the GSIL paper's evaluation (math, code, dialogue, safety), in its order.
-PAPER_BENCHMARKS = ("gsm8k", "humaneval", "mt-bench", "hh-safety")
-PAPER = "paper"  # the alias for all four
 
 
 def expand_suites(names: list[str]) -> list[str]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from gsil_bench.config import load_config
 from gsil_bench.evaluation import lmeval_bridge
-from gsil_bench.evaluation.evaluate import PAPER_BENCHMARKS, evaluate_model, expand_suites
+from gsil_bench.evaluation.benchmark import PAPER_BENCHMARKS
+from gsil_bench.evaluation.evaluate import evaluate_model, expand_suites
 from gsil_bench.evaluation.result import BenchmarkResult
 
 
