@@ -12,15 +12,6 @@ from gsil_bench.study.samplers import PRUNERS, SAMPLERS
 from gsil_bench.study.spec import Method, grid_points, load_sweep, method_label
 
 REPO = Path(__file__).resolve().parents[2]
-TINY = yaml.safe_load((REPO / "tests" / "fixtures" / "tiny_run.yaml").read_text())
-
-
-def tiny_sweep(tmp_path, methods, **extra) -> Path:
-    base = {**TINY, "cache_dir": str(tmp_path / "cache")}
-    spec = {"study": "tiny", "base": base, "methods": methods, "seeds": [0], **extra}
-    path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    return path
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in (REPO / "sweeps").glob("*.yaml")))
@@ -66,8 +57,8 @@ def test_quickstart_compares_the_papers_losses():
         (lambda s: s.update(objective={"direction": "up"}), r"key 'objective\.direction'"),
     ],
 )
-def test_typos_name_the_file_and_key(tmp_path, mutate, message):
-    path = tiny_sweep(tmp_path, [{"loss": "sft"}])
+def test_typos_name_the_file_and_key(tiny_sweep, tmp_path, mutate, message):
+    path = tiny_sweep([{"loss": "sft"}])
     spec = yaml.safe_load(path.read_text())
     mutate(spec)
     path.write_text(yaml.safe_dump(spec))
@@ -93,9 +84,8 @@ def test_method_label_with_and_without_knobs():
     assert method_label(named, values, hidden=hidden) == "my sft"
 
 
-def test_one_at_a_time_grid_varies_each_knob_alone(tmp_path):
+def test_one_at_a_time_grid_varies_each_knob_alone(tiny_sweep, tmp_path):
     path = tiny_sweep(
-        tmp_path,
         [{"loss": "sft"}],
         grid={"data.quality.subsample": [1.0, 0.5, 0.25], "data.quality.duplicate": [0.0, 0.5]},
         grid_mode="one-at-a-time",

@@ -14,17 +14,6 @@ from gsil_bench.study.driver import run_sweep
 from gsil_bench.study.spec import load_sweep
 from gsil_bench.study.storage import open_study, paths_for, recover_interrupted
 
-REPO = Path(__file__).resolve().parents[2]
-TINY = yaml.safe_load((REPO / "tests" / "fixtures" / "tiny_run.yaml").read_text())
-
-
-def tiny_sweep(tmp_path, methods, **extra) -> Path:
-    base = {**TINY, "cache_dir": str(tmp_path / "cache")}
-    spec = {"study": "tiny", "base": base, "methods": methods, "seeds": [0], **extra}
-    path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    return path
-
 
 def _table_rows(results: Path) -> dict[str, dict[str, str]]:
     with (results / "table.csv").open() as fh:
@@ -33,9 +22,8 @@ def _table_rows(results: Path) -> dict[str, dict[str, str]]:
     return {row[key]: row for row in rows}
 
 
-def test_grid_sweep_end_to_end_with_a_failing_trial(tmp_path):
+def test_grid_sweep_end_to_end_with_a_failing_trial(tiny_sweep, tmp_path):
     path = tiny_sweep(
-        tmp_path,
         [
             {"loss": "sft"},
             {"loss": "gsil-logistic", "params": {"loss.params.beta": 1.0}},
@@ -75,8 +63,8 @@ def test_grid_sweep_end_to_end_with_a_failing_trial(tmp_path):
     assert len(study.trials) == 3  # the control is not a trial
 
 
-def test_interrupted_trial_is_requeued(tmp_path):
-    path = tiny_sweep(tmp_path, [{"loss": "sft"}])
+def test_interrupted_trial_is_requeued(tiny_sweep, tmp_path):
+    path = tiny_sweep([{"loss": "sft"}])
     spec = load_sweep(path)
     study = open_study(spec, paths_for(spec, tmp_path / "results", tmp_path / "runs"), None)
     study.enqueue_trial({"point": 0, "method": 0})
@@ -87,7 +75,7 @@ def test_interrupted_trial_is_requeued(tmp_path):
     assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.WAITING]
 
 
-def test_a_sweep_whose_trials_all_fail_leaves_the_study_as_it_was(tmp_path):
+def test_a_sweep_whose_trials_all_fail_leaves_the_study_as_it_was(tiny_sweep, tmp_path):
     import pytest
 
     from gsil_bench.errors import UserError
@@ -100,7 +88,6 @@ def test_a_sweep_whose_trials_all_fail_leaves_the_study_as_it_was(tmp_path):
     for name, text in files.items():
         (earlier / name).write_text(text)
     path = tiny_sweep(
-        tmp_path,
         # exp(z) overflows at this shift: every trial fails.
         [{"loss": "gsil-exponential", "params": {"loss.params.shift": 1.0e4}}],
         controls={"base": False},
@@ -111,13 +98,13 @@ def test_a_sweep_whose_trials_all_fail_leaves_the_study_as_it_was(tmp_path):
         assert (earlier / name).read_text() == text
 
 
-def test_a_study_name_is_a_name_not_a_path(tmp_path):
+def test_a_study_name_is_a_name_not_a_path(tiny_sweep, tmp_path):
     import pytest
 
     from gsil_bench.errors import UserError
 
     for bad in ("../../etc", "a/b", "..", "quick start"):
-        path = tiny_sweep(tmp_path, [{"loss": "sft"}])
+        path = tiny_sweep([{"loss": "sft"}])
         spec = yaml.safe_load(path.read_text())
         path.write_text(yaml.safe_dump({**spec, "study": bad}))
         with pytest.raises(UserError, match=r"tiny\.yaml: key 'study': .*not a study name"):
