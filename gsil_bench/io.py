@@ -50,29 +50,97 @@ def atomic_write_json(path: str | Path, data: Any, *, indent: int | None = 1) ->
 
 
 # --------------------------------------------------------------------------- reading
+#
+# Every input file is read through the functions below, so that each way a file can be
+# unreadable is one UserError naming the file (and the line, where there is one): missing, a
+# directory, not readable, not UTF-8 (line and column of the bad byte), a truncated or corrupt
+# gzip, broken JSON (line and column, counted in characters from the start of the line).
+
+
+def checked_file(path: str | Path, what: str = "file") -> Path:
+    """``path`` (``~`` expanded) if it is a file; otherwise one UserError naming it."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise UserError(f"{path}: is a directory, expected a {what}")
+    if not path.exists():
+        raise UserError(f"{path}: no such file")
+    if not path.is_file():
+        raise UserError(f"{path}: not a regular file, expected a {what}")
+    return path
+
+
+def _decode(raw: bytes, path: Path, first_line: int = 1) -> str:
+    """UTF-8 text of ``raw`` (a BOM at the start of the file dropped); a bad byte is a
+    UserError naming its line and column (``raw`` starts at line ``first_line``)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = raw[: exc.start]
+        line = first_line + before.count(b"\n")
+        line_start = before.rfind(b"\n") + 1
+        column = len(before[line_start:].decode("utf-8", errors="replace")) + 1
+        raise UserError(
+            f"{path}:{line}: not UTF-8 text ({exc.reason} at column {column}); "
+            "save the file as UTF-8"
+        ) from None
+    return text.removeprefix("\ufeff") if first_line == 1 else text
+
+
+def _gzip_error(path: Path, exc: BaseException) -> UserError:
+    return UserError(f"{path}: truncated or corrupt gzip file ({exc})")
+
+
+def _os_error(path: Path, exc: OSError) -> UserError:
+    return UserError(f"{path}: cannot read ({exc.strerror or exc})")
+
+
+def read_text(path: str | Path, what: str = "file") -> str:
+    """The whole of a UTF-8 text file (``.gz`` decompressed), with the errors above."""
+    path = checked_file(path, what)
+    try:
+        raw = gzip.decompress(path.read_bytes()) if path.name.endswith(".gz") else path.read_bytes()
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise _gzip_error(path, exc) from None
+    except OSError as exc:
+        raise _os_error(path, exc) from None
+    return _decode(raw, path)
+
+
+def iter_lines(path: str | Path, what: str = "file") -> Iterator[tuple[int, str]]:
+    """(line number, text without its line ending) for each non-blank line of a UTF-8 text
+    file (``.gz`` decompressed), undecoded as JSON: for readers that deal with a broken line
+    on their own (the data loaders can skip one). Lines are decoded one at a time, so a file of
+    any size streams and a bad byte names its line."""
+    path = checked_file(path, what)
+    opener: Any = gzip.open if path.name.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as handle:
+            for line_no, raw in enumerate(handle, 1):
+                line = _decode(raw, path, line_no).rstrip("\r\n")
+                if line.strip():
+                    yield line_no, line
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise _gzip_error(path, exc) from None
+    except OSError as exc:
+        raise _os_error(path, exc) from None
 
 
 def iter_jsonl_lines(path: str | Path) -> Iterator[tuple[int, str]]:
-    """(line number, text without its line ending) for each non-blank line of a .jsonl or
-    .jsonl.gz file, undecoded: for readers that deal with a broken line on its own (the data
-    loaders can skip one). Every way the file itself can be unreadable becomes one
-    :class:`UserError` naming it: missing, a directory, not UTF-8, a truncated gzip.
-    """
-    path = Path(path).expanduser()
-    if path.is_dir():
-        raise UserError(f"{path}: is a directory, expected a .jsonl file")
-    if not path.is_file():
-        raise UserError(f"{path}: no such file")
-    opener = gzip.open if path.name.endswith(".gz") else open
+    """:func:`iter_lines` of a .jsonl or .jsonl.gz file."""
+    return iter_lines(path, "a .jsonl file")
+
+
+def json_error(exc: json.JSONDecodeError, where: str) -> UserError:
+    """The one message for broken JSON: ``where`` (``file:line``), what and the column."""
+    return UserError(f"{where}: not valid JSON ({exc.msg}, column {exc.colno})")
+
+
+def decode_json_line(line: str, path: str | Path, line_no: int) -> Any:
+    """One JSON value from line ``line_no`` of ``path`` (a UserError naming both if broken)."""
     try:
-        with opener(path, "rt", encoding="utf-8") as handle:
-            for line_no, line in enumerate(handle, 1):
-                if line.strip():
-                    yield line_no, line.rstrip("\r\n")
-    except UnicodeDecodeError as exc:
-        raise UserError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        raise UserError(f"{path}: truncated or corrupt gzip file ({exc})") from None
+        return json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise json_error(exc, f"{Path(path).expanduser()}:{line_no}") from None
 
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
@@ -82,19 +150,21 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
     line and column for broken JSON): missing, a directory, not UTF-8, a truncated gzip.
     """
     for line_no, line in iter_jsonl_lines(path):
-        try:
-            yield line_no, json.loads(line)
-        except json.JSONDecodeError as exc:
-            where = f"{Path(path).expanduser()}:{line_no}"
-            raise UserError(f"{where}: not valid JSON ({exc.msg}, column {exc.colno})") from None
+        yield line_no, decode_json_line(line, path, line_no)
 
 
 def iter_jsonl_objects(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """:func:`iter_jsonl`, requiring every line to be a JSON object."""
     for line_no, value in iter_jsonl(path):
         if not isinstance(value, dict):
-            raise UserError(f"{path}:{line_no}: expected a JSON object")
+            where = f"{Path(path).expanduser()}:{line_no}"
+            raise UserError(f"{where}: expected a JSON object, got {_json_type(value)}")
         yield line_no, value
+
+
+def _json_type(value: Any) -> str:
+    names = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+    return names.get(type(value), "a number")
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
@@ -104,17 +174,12 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
 
 def read_json(path: str | Path) -> Any:
     """A JSON file, with one clear error when it is missing or broken."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such file")
+    path = Path(path).expanduser()
+    text = read_text(path, "JSON file")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise UserError(
-            f"{path}:{exc.lineno}: not valid JSON ({exc.msg}, column {exc.colno})"
-        ) from None
-    except UnicodeDecodeError as exc:
-        raise UserError(f"{path}: not UTF-8 text ({exc.reason})") from None
+        raise json_error(exc, f"{path}:{exc.lineno}") from None
 
 
 # --------------------------------------------------------------------------- Hub or local

@@ -14,8 +14,10 @@ from gsil_bench.io import (
     atomic_write_text,
     is_local,
     iter_jsonl,
+    iter_lines,
     read_json,
     read_jsonl,
+    read_text,
 )
 
 
@@ -52,7 +54,7 @@ def test_jsonl_and_gzip_read_alike(tmp_path):
     [
         (b'{"x": 1}\n{"x": \n', r"b\.jsonl:2: not valid JSON \(.*column 7\)"),
         (b'{"x": "\xff"}\n', "not UTF-8"),
-        (b"[1, 2]\n", r"b\.jsonl:1: expected a JSON object"),
+        (b"[1, 2]\n", r"b\.jsonl:1: expected a JSON object, got an array"),
     ],
 )
 def test_bad_jsonl_is_one_error_naming_file_and_line(tmp_path, content, message):
@@ -78,6 +80,63 @@ def test_read_json_names_line_and_column(tmp_path):
     path.write_text('{\n  "a": 1,\n  "b": }\n')
     with pytest.raises(UserError, match=r"x\.json:3: not valid JSON \(.*column 8\)"):
         read_json(path)
+
+
+def test_bad_byte_names_its_line_and_character_column(tmp_path):
+    # Line 3 is "é" (two bytes, one character) then the stray byte 0xff: character column 2.
+    path = tmp_path / "enc.jsonl"
+    path.write_bytes(b'{"x": 1}\n\n\xc3\xa9\xff\n')
+    with pytest.raises(UserError, match=r"enc\.jsonl:3: not UTF-8 text \(.*column 2\)"):
+        list(iter_lines(path))
+    with pytest.raises(UserError, match=r"enc\.jsonl:3: not UTF-8 text \(.*column 2\)"):
+        read_text(path)
+    # The same inside a gzip: the line is counted in the decompressed text.
+    gz = tmp_path / "enc.jsonl.gz"
+    gz.write_bytes(gzip.compress(path.read_bytes()))
+    with pytest.raises(UserError, match=r"enc\.jsonl\.gz:3: not UTF-8"):
+        read_jsonl(gz)
+
+
+def test_a_late_bad_line_is_found_in_a_large_file(tmp_path):
+    # Past the 8 KiB a text-mode reader decodes at once: the line is still the right one;
+    # the byte follows {"x": " (7 characters), so it is at column 8.
+    path = tmp_path / "big.jsonl"
+    path.write_bytes(b'{"x": 1}\n' * 5000 + b'{"x": "\xfe"}\n')
+    with pytest.raises(UserError, match=r"big\.jsonl:5001: not UTF-8 text \(.*column 8\)"):
+        read_jsonl(path)
+
+
+def test_broken_json_column_is_the_column_in_the_file(tmp_path):
+    # Leading spaces and a non-ASCII character before the fault count as one column each:
+    # '  {"é": 1,' is 10 characters, the missing property name is at column 11.
+    path = tmp_path / "c.jsonl"
+    path.write_text('{"a": 1}\n  {"é": 1,\n', encoding="utf-8")
+    with pytest.raises(UserError, match=r"c\.jsonl:2: not valid JSON \(.*column 11\)$"):
+        read_jsonl(path)
+
+
+def test_a_byte_order_mark_is_not_part_of_the_data(tmp_path):
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"x": 1}\n')
+    assert read_jsonl(path) == [{"x": 1}]
+    path = tmp_path / "bom.json"
+    path.write_bytes(b"\xef\xbb\xbf[1]")
+    assert read_json(path) == [1]
+
+
+def test_every_reader_names_a_directory_and_a_truncated_gzip(tmp_path):
+    folder = tmp_path / "d.jsonl"
+    folder.mkdir()
+    for read in (read_text, read_json, read_jsonl):
+        with pytest.raises(UserError, match=rf"^{folder}: is a directory"):
+            read(folder)
+    whole = gzip.compress(b"some text\n" * 200)
+    (tmp_path / "t.txt.gz").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(UserError, match="t.txt.gz: truncated or corrupt gzip"):
+        read_text(tmp_path / "t.txt.gz")
+    (tmp_path / "plain.jsonl.gz").write_text('{"x": 1}\n')  # named .gz, not compressed
+    with pytest.raises(UserError, match="plain.jsonl.gz: truncated or corrupt gzip"):
+        read_jsonl(tmp_path / "plain.jsonl.gz")
 
 
 @pytest.mark.parametrize(

@@ -33,7 +33,7 @@ from typing import Any
 
 from gsil_bench.data.records import ROLES, Demonstration, Message
 from gsil_bench.errors import UserError
-from gsil_bench.io import is_local, iter_jsonl_lines
+from gsil_bench.io import is_local, iter_jsonl_lines, json_error, read_text
 
 log = logging.getLogger(__name__)
 
@@ -286,21 +286,21 @@ def _decode_json_line(line: str, path: Path, line_number: int) -> Row:
     try:
         return where, default_id, json.loads(line)
     except json.JSONDecodeError as exc:
-        problem = UserError(f"{where}: invalid JSON: {exc.msg} (column {exc.colno})")
-        return where, default_id, problem
+        return where, default_id, json_error(exc, where)
 
 
 def _json_rows(path: Path) -> Iterator[Row]:
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path, "JSON file")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         if exc.msg != "Extra data":
-            raise UserError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from exc
+            raise json_error(exc, f"{path}:{exc.lineno}") from None
         # Several top-level values: a JSON-lines file with a .json name, common on the Hub.
-        for line_number, line in enumerate(text.splitlines(), 1):
+        # Split on "\n" only: str.splitlines would also split at U+2028, legal inside JSON.
+        for line_number, line in enumerate(text.split("\n"), 1):
             if line.strip():
-                yield _decode_json_line(line, path, line_number)
+                yield _decode_json_line(line.rstrip("\r"), path, line_number)
         return
     records = data if isinstance(data, list) else [data]
     for number, record in enumerate(records, 1):

@@ -8,12 +8,12 @@ code. A benchmark's source is either local (decided by :func:`gsil_bench.io.is_l
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from gsil_bench.errors import UserError
-from gsil_bench.io import is_local, read_jsonl
+from gsil_bench.io import checked_file, is_local, iter_jsonl_objects, read_jsonl
 
 HF_PREFIX = "hf://"
 HF_REPO_KINDS = {"datasets": "dataset", "spaces": "space", "models": "model"}
@@ -30,15 +30,20 @@ def resolve_file(source: str | Path) -> Path:
 
         repo_id = f"{parts[1]}/{parts[2]}"
         return Path(hf_hub_download(repo_id, parts[3], repo_type=HF_REPO_KINDS[parts[0]]))
-    path = Path(text).expanduser()
-    if not path.is_file():
-        raise UserError(f"{path}: file not found")
-    return path
+    return checked_file(text)
 
 
 def read_jsonl_file(source: str | Path) -> list[dict[str, Any]]:
     """Every object of a local or ``hf://`` .jsonl(.gz) file (errors name file and line)."""
     return read_jsonl(resolve_file(source))
+
+
+def iter_jsonl_file(source: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(``file:line``, object) for each record of a local or ``hf://`` .jsonl(.gz) file, for
+    readers whose own errors name the line."""
+    path = resolve_file(source)
+    for line_no, record in iter_jsonl_objects(path):
+        yield f"{path}:{line_no}", record
 
 
 def find_file(directory: Path, names: Sequence[str]) -> Path | None:

@@ -261,9 +261,36 @@ def test_malformed_record_names_file_line_and_field(tmp_path, record, message):
 
 
 def test_bad_json_line(tmp_path):
+    # '{"prompt": "x",' is 15 characters; the missing property name is at column 16.
     path = write_jsonl(tmp_path / "bad.jsonl", [PLAIN], raw_lines=('{"prompt": "x",',))
-    with pytest.raises(UserError, match=rf"^{path}:2: invalid JSON"):
+    with pytest.raises(UserError, match=rf"^{path}:2: not valid JSON \(.*, column 16\)$"):
         load_demonstrations(str(path))
+
+
+def test_json_files_name_the_line_of_a_bad_byte_or_broken_json(tmp_path):
+    path = tmp_path / "enc.json"
+    path.write_bytes(b'[\n {"prompt": "a", "response": "b"},\n {"prompt": "\xe9"}\n]\n')
+    with pytest.raises(UserError, match=rf"^{path}:3: not UTF-8 text"):
+        load_demonstrations(str(path))
+    path = tmp_path / "broken.json"
+    path.write_text('[\n {"prompt": "a", "response": "b"},\n {"prompt" "a"}\n]\n')
+    # Line 3 is ' {"prompt" "a"}': the colon is missing at column 12.
+    with pytest.raises(UserError, match=rf"^{path}:3: not valid JSON \(.*, column 12\)$"):
+        load_demonstrations(str(path))
+
+
+def test_json_lines_in_a_json_file_keep_their_numbers_across_u2028(tmp_path):
+    # U+2028 is legal inside a JSON string; it must not split the line.
+    first = {"prompt": "a\u2028b", "response": "c"}
+    text = json.dumps(first, ensure_ascii=False) + "\n" + json.dumps(PLAIN) + "\n{oops\n"
+    path = tmp_path / "lines.json"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(UserError, match=rf"^{path}:3: not valid JSON"):
+        load_demonstrations(str(path))
+    assert [d.id for d in load_demonstrations(str(path), limit=2)] == [
+        "lines.json:1",
+        "lines.json:2",
+    ]
 
 
 def test_skip_invalid_drops_and_warns(tmp_path, caplog):

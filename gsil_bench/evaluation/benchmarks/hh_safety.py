@@ -80,8 +80,6 @@ def _read_records(source: str | Path) -> tuple[list[dict[str, Any]], str]:
         if found is None:
             raise UserError(f"{path}: no {' / '.join(DATA_FILE_NAMES)} here")
         path = found
-    if not path.is_file():
-        raise UserError(f"{path}: HH file not found")
     return read_jsonl(path), str(path)
 
 

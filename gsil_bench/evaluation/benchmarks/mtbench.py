@@ -31,7 +31,7 @@ from pydantic import Field
 
 from gsil_bench.errors import UserError
 from gsil_bench.evaluation.benchmark import BenchmarkOptions, register_benchmark
-from gsil_bench.evaluation.files import find_file, hub_name, read_jsonl_file
+from gsil_bench.evaluation.files import find_file, hub_name, iter_jsonl_file
 from gsil_bench.evaluation.judging.base import Judge, is_reward_judge, judge_for
 from gsil_bench.evaluation.judging.templates import (
     TEMPLATE_FILE_NAMES,
@@ -64,8 +64,8 @@ def load_questions(source: str | Path = "hub") -> list[Question]:
     if hub is not None:
         from datasets import load_dataset
 
-        rows = [dict(r) for r in load_dataset(hub, split="train")]
-        origin = f"hub:{hub}"
+        rows = load_dataset(hub, split="train")
+        numbered = [(f"hub:{hub} row {i}", dict(r)) for i, r in enumerate(rows, 1)]
     else:
         path = Path(str(source)).expanduser()
         if path.is_dir():
@@ -73,13 +73,13 @@ def load_questions(source: str | Path = "hub") -> list[Question]:
             if found is None:
                 raise UserError(f"{path}: no question.jsonl (or mt_bench/question.jsonl) here")
             path = found
-        rows, origin = read_jsonl_file(path), str(path)
+        numbered = list(iter_jsonl_file(path))
     questions = []
-    for number, row in enumerate(rows, 1):
+    for where, row in numbered:
         turns = row.get("turns", row.get("prompt"))
         qid = row.get("question_id", row.get("prompt_id"))
         if not turns or qid is None or "category" not in row:
-            raise UserError(f"{origin} record {number}: needs question_id, category and turns")
+            raise UserError(f"{where}: needs question_id, category and turns")
         reference = tuple(r for r in (row.get("reference") or []) if r)
         questions.append(Question(qid, row["category"], tuple(turns), reference))
     return questions
@@ -91,11 +91,11 @@ def load_answers(source: str | Path) -> dict[Any, list[str]]:
     Used for reference answers and for grading answers a model produced elsewhere.
     """
     answers = {}
-    for row in read_jsonl_file(source):
+    for where, row in iter_jsonl_file(source):
         try:
             answers[row["question_id"]] = list(row["choices"][0]["turns"])
         except (KeyError, IndexError, TypeError):
-            raise UserError(f"{source}: an answer lacks question_id or choices[0].turns") from None
+            raise UserError(f"{where}: an answer lacks question_id or choices[0].turns") from None
     return answers
 
 
