@@ -10,13 +10,14 @@ import difflib
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from gsil_bench.data.transforms import DataQualityConfig
 from gsil_bench.errors import UserError
+from gsil_bench.io import read_text
 from gsil_bench.minisuite.config import MiniSuiteConfig, TinyModelConfig
 
 
@@ -48,6 +49,17 @@ class DataConfig(_Section):
     drop_identical: bool = False  # drop pairs whose negative equals the demonstration
     max_prompt_tokens: int = Field(default=256, ge=1)
     max_length: int = Field(default=512, ge=2)
+
+    @model_validator(mode="after")
+    def _room_for_the_response(self) -> DataConfig:
+        # A prompt kept at max_prompt_tokens leaves max_length - max_prompt_tokens tokens for
+        # the response; none at all and every long-prompt pair would be dropped.
+        if self.max_prompt_tokens >= self.max_length:
+            raise ValueError(
+                f"data.max_prompt_tokens ({self.max_prompt_tokens}) must be less than "
+                f"data.max_length ({self.max_length}): the response gets the tokens in between"
+            )
+        return self
 
 
 class LossConfig(_Section):
@@ -175,14 +187,111 @@ def parse_overrides(overrides: list[str]) -> list[tuple[str, Any]]:
     return pairs
 
 
-def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
-    for part in loc[:-1]:
-        field = model.model_fields.get(str(part))
-        annotation = getattr(field, "annotation", None)
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-            return []
-        model = annotation
-    return list(model.model_fields)
+# Keys people type from other trainers (HF TrainingArguments, TRL, Axolotl) and what they are
+# called here; a key that only sits in the wrong section is found without a line here.
+KEY_ALIASES = {
+    "learning_rate": "optim.lr",
+    "per_device_train_batch_size": "optim.batch_size",
+    "train_batch_size": "optim.batch_size",
+    "micro_batch_size": "optim.batch_size",
+    "gradient_accumulation_steps": "optim.grad_accum",
+    "num_train_epochs": "optim.epochs",
+    "num_epochs": "optim.epochs",
+    "warmup_steps": "optim.warmup_ratio",
+    "lr_scheduler_type": "optim.schedule",
+    "lr_scheduler": "optim.schedule",
+    "scheduler": "optim.schedule",
+    "save_steps": "optim.checkpoint_every",
+    "bf16": "optim.mixed_precision",
+    "fp16": "optim.mixed_precision",
+    "model_name_or_path": "model.name",
+    "base_model": "model.name",
+    "torch_dtype": "model.dtype",
+    "dataset_name": "data.source",
+    "dataset": "data.source",
+    "datasets": "data.source",
+    "train_file": "data.source",
+    "max_seq_length": "data.max_length",
+    "sequence_len": "data.max_length",
+    "max_prompt_length": "data.max_prompt_tokens",
+    "beta": "loss.params.beta",
+    "loss_type": "loss.name",
+    "num_iterations": "iterations",
+    "rounds": "iterations",
+}
+
+
+def _item_type(annotation: Any) -> Any:
+    """The model inside ``X | None``, ``list[X]`` or ``dict[str, X]``, or None."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    if get_origin(annotation) in (list, dict) and args:
+        return _item_type(args[-1])
+    return _item_type(args[0]) if len(args) == 1 else None
+
+
+def _section_at(model: type[BaseModel], path: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model that holds the keys at ``path`` (list indices and dict keys skipped)."""
+    node: type[BaseModel] | None = model
+    expect_item = False
+    for part in path:
+        if node is None:
+            return None
+        if expect_item:  # the index or key into the list or dict just entered
+            expect_item = False
+            continue
+        field = node.model_fields.get(str(part))
+        if field is None:
+            return None
+        annotation = field.annotation
+        expect_item = get_origin(annotation) in (list, dict)
+        node = _item_type(annotation)
+    return None if expect_item else node
+
+
+def _dotted_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+    """Every key of ``model`` and its sections, dotted (``optim``, ``optim.lr``, ...)."""
+    keys = []
+    for name, field in model.model_fields.items():
+        keys.append(prefix + name)
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            keys += _dotted_keys(annotation, f"{prefix}{name}.")
+    return keys
+
+
+def suggest_key(model: type[BaseModel], loc: tuple[Any, ...]) -> str | None:
+    """The key meant by the unknown key at ``loc``, dotted from the top, or None.
+
+    In order: a key another trainer calls by that name (``learning_rate`` -> ``optim.lr``;
+    run configs only), the same name in another section (``lr`` at the top level), a close
+    spelling in the same section (``optim.lrr``), a close spelling anywhere.
+    """
+    name = str(loc[-1])
+    prefix = _key_text(loc[:-1]) if loc[:-1] else ""
+    everywhere = _dotted_keys(model) if model is RunConfig else []
+    if name in KEY_ALIASES and everywhere:
+        return KEY_ALIASES[name]
+    elsewhere = [k for k in everywhere if k.rsplit(".", 1)[-1] == name]
+    if len(elsewhere) == 1:
+        return elsewhere[0]
+    section = _section_at(model, loc[:-1])
+    siblings = list(section.model_fields) if section else []
+    close = difflib.get_close_matches(name, siblings, n=1)
+    if close:
+        return f"{prefix}.{close[0]}" if prefix else close[0]
+    leaves = {k.rsplit(".", 1)[-1]: k for k in reversed(everywhere)}
+    close = difflib.get_close_matches(name, list(leaves), n=1, cutoff=0.75)
+    return leaves[close[0]] if close else None
+
+
+def _key_text(loc: tuple[Any, ...]) -> str:
+    """``methods[0].space.optim.lr``: list positions in brackets, dotted otherwise."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
+    return text or "(top level)"
 
 
 def format_validation_error(
@@ -192,22 +301,23 @@ def format_validation_error(
     lines = []
     for err in exc.errors():
         loc = tuple(err["loc"])
-        key = ".".join(str(p) for p in loc) or "(top level)"
+        key = _key_text(loc)
         if err["type"] == "extra_forbidden":
-            close = difflib.get_close_matches(str(loc[-1]), _known_keys(model, loc), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            close = suggest_key(model, loc)
+            hint = f" (did you mean {close!r}?)" if close else ""
             lines.append(f"{source}: unknown key {key!r}{hint}")
         else:
             msg = err["msg"].removeprefix("Value error, ")
-            lines.append(f"{source}: key {key!r}: {msg}")
+            # A check across keys names them itself (data.max_prompt_tokens ... data.max_length).
+            named = msg.startswith(f"{key}.") if loc else False
+            lines.append(f"{source}: {msg}" if named else f"{source}: key {key!r}: {msg}")
     return "; ".join(lines)
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise UserError(f"config file {path} does not exist")
+    text = read_text(path, "YAML file")  # missing, a directory, not UTF-8: one clear error
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)

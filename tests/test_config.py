@@ -31,9 +31,52 @@ def test_typo_names_the_key_and_file(tmp_path):
     path = tmp_path / "run.yaml"
     path.write_text("optim: {lrr: 0.001}\n")
     with pytest.raises(
-        UserError, match=r"run\.yaml: unknown key 'optim\.lrr' \(did you mean 'lr'\?\)"
+        UserError, match=r"run\.yaml: unknown key 'optim\.lrr' \(did you mean 'optim\.lr'\?\)"
     ):
         load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("override", "meant"),
+    [
+        # Names from other trainers, at the top level or in the right section.
+        ("learning_rate=1e-4", "optim.lr"),
+        ("optim.learning_rate=1e-4", "optim.lr"),
+        ("optim.per_device_train_batch_size=8", "optim.batch_size"),
+        ("num_train_epochs=3", "optim.epochs"),
+        ("gradient_accumulation_steps=4", "optim.grad_accum"),
+        ("max_seq_length=1024", "data.max_length"),
+        ("model_name_or_path=gpt2", "model.name"),
+        ("beta=0.1", "loss.params.beta"),
+        # A key of this config in the wrong section.
+        ("warmup_ratio=0.1", "optim.warmup_ratio"),
+        ("lr=1e-4", "optim.lr"),
+        ("loss.beta=0.1", "loss.params.beta"),
+        # Typos, in a nested section too.
+        ("data.max_lenght=64", "data.max_length"),
+        ("eval.suite=[mini]", "eval.suites"),
+        ("model.tiny.hiden_size=8", "model.tiny.hidden_size"),
+    ],
+)
+def test_unknown_keys_suggest_the_key_meant(override, meant):
+    key = override.partition("=")[0]
+    with pytest.raises(UserError, match=rf"unknown key '{key}' \(did you mean '{meant}'\?\)$"):
+        load_config(None, [override])
+
+
+def test_a_key_like_nothing_gets_no_suggestion():
+    with pytest.raises(UserError, match=r"unknown key 'optim\.zzzz'$"):
+        load_config(None, ["optim.zzzz=1"])
+
+
+def test_max_prompt_tokens_must_leave_room_for_the_response():
+    message = r"data\.max_prompt_tokens \(256\) must be less than data\.max_length \(256\)"
+    with pytest.raises(UserError, match=message):
+        load_config(None, ["data.max_length=256"])  # the default max_prompt_tokens is 256
+    with pytest.raises(UserError, match=r"max_prompt_tokens \(300\).*max_length \(256\)"):
+        load_config(None, ["data.max_prompt_tokens=300", "data.max_length=256"])
+    config = load_config(None, ["data.max_prompt_tokens=255", "data.max_length=256"])
+    assert (config.data.max_prompt_tokens, config.data.max_length) == (255, 256)
 
 
 def test_wrong_type_names_the_key():
@@ -59,9 +102,15 @@ def test_invalid_yaml_names_the_line(tmp_path):
         load_config(path)
 
 
-def test_missing_file_and_bad_override():
-    with pytest.raises(UserError, match="does not exist"):
+def test_missing_file_and_bad_override(tmp_path):
+    with pytest.raises(UserError, match=r"^nope\.yaml: no such file$"):
         load_config("nope.yaml")
+    with pytest.raises(UserError, match=rf"^{tmp_path}: is a directory, expected a YAML file$"):
+        load_config(tmp_path)
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes(b"seed: 1\n# caf\xe9\n")  # Latin-1 e-acute on line 2, after "# caf"
+    with pytest.raises(UserError, match=r"latin\.yaml:2: not UTF-8 text \(.*column 6\)"):
+        load_config(latin)
     with pytest.raises(UserError, match="expected key=value"):
         load_config(None, ["optim.lr"])
 

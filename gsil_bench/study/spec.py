@@ -13,6 +13,7 @@ import copy
 import hashlib
 import itertools
 import json
+import math
 import re
 from collections.abc import Collection
 from pathlib import Path
@@ -45,20 +46,59 @@ class _Strict(BaseModel):
 
 
 class Distribution(_Strict):
-    """One searched parameter (TPE/random): a float or int range, or categorical choices."""
+    """One searched parameter (TPE/random): a float or int range, or categorical choices.
+
+    Checked when the sweep file loads, so a bad range fails before any trial: ``low <= high``,
+    ``low > 0`` on a log scale, a positive ``step`` (not with ``log``), whole-number bounds
+    for ``int``, at least one choice.
+    """
 
     type: Literal["float", "int", "categorical"] = "float"
     low: float | None = None
     high: float | None = None
     log: bool = False
+    step: float | None = None  # float: a grid of low + k*step; int: every step-th integer
     choices: list[Any] | None = None
 
     @model_validator(mode="after")
     def _complete(self) -> Distribution:
-        if self.type == "categorical" and not self.choices:
-            raise ValueError("a categorical distribution needs 'choices'")
-        if self.type != "categorical" and (self.low is None or self.high is None):
+        if self.type == "categorical":
+            if self.choices is None:
+                raise ValueError("a categorical distribution needs 'choices'")
+            if not self.choices:
+                raise ValueError("'choices' is empty: list at least one value")
+            scalar = (str, int, float, bool, type(None))  # what Optuna stores
+            nested = [c for c in self.choices if not isinstance(c, scalar)]
+            if nested:
+                raise ValueError(f"choices must be numbers, strings or booleans, got {nested[0]!r}")
+            ranged = [k for k in ("low", "high", "step") if getattr(self, k) is not None]
+            if ranged or self.log:
+                raise ValueError(
+                    f"a categorical distribution takes 'choices' only, not "
+                    f"{', '.join(ranged or ['log'])}"
+                )
+            return self
+        if self.choices is not None:
+            raise ValueError(f"'choices' is for type: categorical, not {self.type}")
+        if self.low is None or self.high is None:
             raise ValueError(f"a {self.type} distribution needs 'low' and 'high'")
+        low, high = self.low, self.high
+        if not (math.isfinite(low) and math.isfinite(high)):
+            raise ValueError(f"low and high must be finite numbers, got low {low} high {high}")
+        if low > high:
+            raise ValueError(f"low {low} > high {high}")
+        if self.log and low <= 0:
+            raise ValueError(f"a log scale needs low > 0, got low {low}")
+        if self.step is not None:
+            if not (math.isfinite(self.step) and self.step > 0):
+                raise ValueError(f"step must be a positive number, got {self.step:g}")
+            if self.log:
+                raise ValueError("step and log cannot be combined (Optuna samples one or other)")
+        if self.type == "int":
+            bounds = {"low": low, "high": high, "step": self.step}
+            odd = [f"{k} {v:g}" for k, v in bounds.items() if v is not None and v != int(v)]
+            if odd:
+                raise ValueError(f"an int distribution needs whole numbers, got {', '.join(odd)}")
         return self
 
     def suggest(self, trial, name: str) -> Any:
@@ -66,8 +106,9 @@ class Distribution(_Strict):
             return trial.suggest_categorical(name, self.choices)
         low, high = float(self.low or 0.0), float(self.high or 0.0)  # set, by _complete
         if self.type == "int":
-            return trial.suggest_int(name, int(low), int(high), log=self.log)
-        return trial.suggest_float(name, low, high, log=self.log)
+            step = int(self.step or 1)
+            return trial.suggest_int(name, int(low), int(high), step=step, log=self.log)
+        return trial.suggest_float(name, low, high, step=self.step, log=self.log)
 
     def corners(self) -> list[Any]:
         if self.type == "categorical":
@@ -126,6 +167,16 @@ class SweepSpec(_Strict):
     @classmethod
     def _known_pruner(cls, name: str) -> str:
         return _known(PRUNERS, name)
+
+    @field_validator("grid")
+    @classmethod
+    def _axes_have_values(cls, grid: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        # An empty axis would make the cross product empty, and the sweep silently run the
+        # base config alone.
+        for key, values in grid.items():
+            if not values:
+                raise ValueError(f"grid.{key}: no values; list at least one (or drop the key)")
+        return grid
 
     @field_validator("study")
     @classmethod

@@ -99,3 +99,71 @@ def test_one_at_a_time_grid_varies_each_knob_alone(tiny_sweep, tmp_path):
         {**clean, "data.quality.subsample": 0.25},
         {**clean, "data.quality.duplicate": 0.5},
     ]
+
+
+def _space(**dist):
+    return {"sampler": "tpe", "trials": 2}, [{"loss": "spin", "space": {"loss.params.beta": dist}}]
+
+
+@pytest.mark.parametrize(
+    ("dist", "message"),
+    [
+        ({"low": 2.0, "high": 1.0}, r"low 2\.0 > high 1\.0"),
+        ({"low": 0.0, "high": 1.0, "log": True}, r"a log scale needs low > 0, got low 0\.0"),
+        ({"low": -1.0, "high": 1.0, "log": True}, r"a log scale needs low > 0, got low -1\.0"),
+        ({"low": 0.1, "high": 1.0, "step": 0}, r"step must be a positive number, got 0"),
+        ({"low": 0.1, "high": 1.0, "step": -0.1}, r"step must be a positive number"),
+        ({"low": 0.1, "high": 1.0, "step": 0.1, "log": True}, r"step and log cannot"),
+        ({"low": 0.1, "high": float("nan")}, r"low and high must be finite numbers"),
+        (
+            {"type": "int", "low": 1.5, "high": 4},
+            r"an int distribution needs whole numbers, got low 1\.5",
+        ),
+        ({"type": "categorical", "choices": []}, r"'choices' is empty"),
+        (
+            {"type": "categorical", "choices": [[1.0]]},
+            r"choices must be numbers, strings or booleans",
+        ),
+        (
+            {"type": "categorical", "choices": [1.0], "low": 0},
+            r"a categorical distribution takes 'choices' only, not low",
+        ),
+        ({"low": 0.1, "high": 1.0, "choices": [1.0]}, r"'choices' is for type: categorical"),
+    ],
+)
+def test_search_spaces_are_checked_when_the_file_loads(tiny_sweep, dist, message):
+    extra, methods = _space(**dist)
+    path = tiny_sweep(methods, **extra)
+    key = r"key 'methods\[0\]\.space\.loss\.params\.beta': "
+    with pytest.raises(UserError, match=rf"^{path}: {key}{message}"):
+        load_sweep(path)
+
+
+@pytest.mark.parametrize("mode", ["cross", "one-at-a-time"])
+def test_an_empty_grid_axis_is_an_error_not_the_default(tiny_sweep, mode):
+    grid = {"data.quality.subsample": [1.0, 0.5], "data.quality.duplicate": []}
+    path = tiny_sweep([{"loss": "sft"}], grid=grid, grid_mode=mode)
+    with pytest.raises(UserError, match=rf"^{path}: grid\.data\.quality\.duplicate: no values"):
+        load_sweep(path)
+
+
+def test_a_stepped_space_samples_on_its_grid(tiny_sweep):
+    import optuna
+
+    extra, methods = _space(low=0.5, high=2.0, step=0.5)
+    methods.append(
+        {
+            "loss": "sft",
+            "space": {"optim.batch_size": {"type": "int", "low": 2, "high": 8, "step": 3}},
+        }
+    )
+    spec = load_sweep(tiny_sweep(methods, **extra))
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    betas, sizes = set(), set()
+    for _ in range(40):
+        trial = study.ask()
+        betas.add(spec.methods[0].space["loss.params.beta"].suggest(trial, "beta"))
+        sizes.add(spec.methods[1].space["optim.batch_size"].suggest(trial, "bs"))
+        study.tell(trial, 0.0)
+    assert betas <= {0.5, 1.0, 1.5, 2.0} and len(betas) > 1  # low + k * step
+    assert sizes <= {2, 5, 8} and len(sizes) > 1  # 2, 2 + 3, 2 + 6
