@@ -67,11 +67,27 @@ def always_a(messages: list[dict[str, str]]) -> str:
     return "Assistant A is better. [[A]]"
 
 
+def _completion(body: dict[str, Any], reply: Reply) -> dict[str, Any]:
+    return {
+        "object": "chat.completion",
+        "model": body["model"],
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": reply(body["messages"])},
+                "finish_reason": "stop",
+            }
+        ],
+    }
+
+
 class JudgeServer:
     """``with JudgeServer(...) as server:`` serves ``server.base_url`` (``.../v1``).
 
-    ``fail_first`` requests get ``fail_status``; every request sleeps ``delay_s`` first;
-    ``requests`` records (path, headers, body); ``max_in_flight`` the peak concurrency.
+    ``fail_first`` requests get ``fail_status``; the next ``drop_first`` lose their connection
+    (``drop``: "body" after the headers and half the body, "unsized" the same without a
+    Content-Length, "headers" before any reply); every request sleeps ``delay_s`` first;
+    ``requests`` records (path, headers, body, time); ``max_in_flight`` the peak concurrency.
     """
 
     def __init__(
@@ -83,6 +99,8 @@ class JudgeServer:
         fail_headers: dict[str, str] | None = None,
         delay_s: float = 0.0,
         raw_body: bytes | None = None,
+        drop_first: int = 0,
+        drop: str = "body",
     ) -> None:
         self.reply = reply
         self.fail_first = fail_first
@@ -90,6 +108,8 @@ class JudgeServer:
         self.fail_headers = fail_headers or {}
         self.delay_s = delay_s
         self.raw_body = raw_body
+        self.drop_first = drop_first
+        self.drop = drop
         self.requests: list[dict[str, Any]] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -113,7 +133,12 @@ class JudgeServer:
                 with owner.lock:
                     number = len(owner.requests)
                     owner.requests.append(
-                        {"path": self.path, "headers": dict(self.headers), "body": body}
+                        {
+                            "path": self.path,
+                            "headers": dict(self.headers),
+                            "body": body,
+                            "time": time.monotonic(),
+                        }
                     )
                     owner.in_flight += 1
                     owner.max_in_flight = max(owner.max_in_flight, owner.in_flight)
@@ -123,25 +148,28 @@ class JudgeServer:
                         self._send(404, b'{"error": "not found"}')
                     elif number < owner.fail_first:
                         self._send(owner.fail_status, b'{"error": "try later"}', owner.fail_headers)
+                    elif number < owner.fail_first + owner.drop_first:
+                        self._drop(json.dumps(_completion(body, owner.reply)).encode())
                     elif owner.raw_body is not None:
                         self._send(200, owner.raw_body)
                     else:
-                        text = owner.reply(body["messages"])
-                        payload = {
-                            "object": "chat.completion",
-                            "model": body["model"],
-                            "choices": [
-                                {
-                                    "index": 0,
-                                    "message": {"role": "assistant", "content": text},
-                                    "finish_reason": "stop",
-                                }
-                            ],
-                        }
-                        self._send(200, json.dumps(payload).encode())
+                        self._send(200, json.dumps(_completion(body, owner.reply)).encode())
                 finally:
                     with owner.lock:
                         owner.in_flight -= 1
+
+            def _drop(self, data: bytes) -> None:
+                """Lose the connection mid-reply: the client sees a cut, not an answer."""
+                self.close_connection = True
+                if owner.drop == "headers":
+                    return  # the handler ends: the socket closes without a status line
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                if owner.drop == "body":
+                    self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data[: len(data) // 2])
+                self.wfile.flush()
 
             def _send(self, status: int, data: bytes, headers: dict[str, str] | None = None):
                 try:

@@ -8,6 +8,8 @@ the environment variable named by ``api_key_env`` at request time and never appe
 
 from __future__ import annotations
 
+import datetime
+import email.utils
 import hashlib
 import http.client
 import json
@@ -171,6 +173,9 @@ class OpenAIJudge:
             try:
                 return json.loads(raw)
             except json.JSONDecodeError:
+                if _cut_short(raw):  # the connection dropped mid-reply (no Content-Length)
+                    reason, retry_after = f"the reply was cut off after {len(raw)} bytes", None
+                    continue
                 raise JudgeError(
                     f"judge at {self.url} answered with something that is not JSON: {_snippet(raw)}"
                 ) from None
@@ -224,11 +229,48 @@ def _snippet(raw: bytes | str, limit: int = 200) -> str:
     return text[:limit] + ("..." if len(text) > limit else "")
 
 
+def _cut_short(raw: bytes) -> bool:
+    """Whether a body that does not parse is the start of a JSON document cut off (nothing, or
+    an object or array whose brackets or last string never close), which a retry may get
+    whole, rather than an answer that is not JSON at all (an HTML error page)."""
+    text = raw.decode("utf-8", "replace").strip()
+    if not text:
+        return True
+    if text[0] not in "{[":
+        return False
+    depth, in_string, escaped = 0, False, False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "{[":
+            depth += 1
+        elif char in "}]":
+            depth -= 1
+    return in_string or depth > 0
+
+
 def _seconds(value: str | None) -> float | None:
+    """A Retry-After header in seconds: a number of seconds or an HTTP date."""
+    if not value:
+        return None
     try:
-        return max(0.0, float(value)) if value else None
+        return max(0.0, float(value))
     except ValueError:
-        return None  # an HTTP date instead of seconds: fall back to our own backoff
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None  # neither: fall back to our own backoff
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.UTC)
+    return max(0.0, (when - datetime.datetime.now(datetime.UTC)).total_seconds())
 
 
 def _describe(err: BaseException, timeout_s: float) -> str:
