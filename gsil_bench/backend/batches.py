@@ -31,6 +31,47 @@ class LengthReport:
         return dict(self.__dict__)
 
 
+# Texts are cut to CHARS_PER_TOKEN characters per token of budget before they are tokenised,
+# so that a multi-megabyte record costs what max_length tokens cost instead of gigabytes of
+# tokenizer output that the length policy then throws away. BPE and SentencePiece tokenizers
+# average about 4 characters per token on English text and rarely 8 on anything else, so 16
+# is a generous bound: the cut text still yields more tokens than the budget, and the tokens
+# kept are exactly those of the whole text (a text within the bound is not touched at all).
+CHARS_PER_TOKEN = 16
+
+
+def head_text(text: str, tokens: int) -> tuple[str, bool]:
+    """The start of ``text`` that can hold ``tokens`` tokens, and whether it was cut."""
+    bound = CHARS_PER_TOKEN * tokens
+    return (text[:bound], True) if len(text) > bound else (text, False)
+
+
+def tail_text(text: str, tokens: int) -> tuple[str, bool]:
+    """The end of ``text`` that can hold ``tokens`` tokens, and whether it was cut."""
+    bound = CHARS_PER_TOKEN * tokens
+    return (text[-bound:], True) if len(text) > bound else (text, False)
+
+
+def prompt_ids(
+    tokenizer, messages: Sequence[dict[str, str]], max_tokens: int
+) -> tuple[list[int], bool]:
+    """(token ids, whether the text was cut) of the rendered prompt, tokenising at most its
+    last ``CHARS_PER_TOKEN * max_tokens`` characters (the length policy keeps a prompt's end)."""
+    text, cut = tail_text(render_prompt(tokenizer, messages), max_tokens)
+    return encode_prompt(tokenizer, text), cut
+
+
+def response_ids(tokenizer, response: str, max_tokens: int) -> tuple[list[int], bool]:
+    """(token ids with EOS, whether the text was cut) of a response, tokenising at most its
+    first ``CHARS_PER_TOKEN * max_tokens`` characters. A cut response gets no EOS: it does
+    not end there."""
+    text, cut = head_text(response, max_tokens)
+    ids = encode_response(tokenizer, text)
+    if cut and tokenizer.eos_token_id is not None:
+        ids = ids[:-1]
+    return ids, cut
+
+
 def fit_lengths(
     prompt: list[int], response: list[int], *, max_prompt: int, max_length: int
 ) -> tuple[list[int], list[int], bool, bool]:
@@ -52,24 +93,27 @@ def tokenize_pairs(
     max_prompt_tokens: int,
     max_length: int,
 ) -> tuple[list[TrainExample], list[int], LengthReport]:
-    """Examples, the indices of the input records they came from, and what the policy did."""
+    """Examples, the indices of the input records they came from, and what the policy did.
+
+    Texts far longer than the budget are cut before tokenising (see ``CHARS_PER_TOKEN``).
+    """
     report = LengthReport()
     examples, kept_indices = [], []
     for i, messages in enumerate(prompts):
-        prompt_ids = encode_prompt(tokenizer, render_prompt(tokenizer, messages))
-        real_ids = encode_response(tokenizer, reals[i])
+        prompt, prompt_text_cut = prompt_ids(tokenizer, messages, max_prompt_tokens)
+        real_ids, real_text_cut = response_ids(tokenizer, reals[i], max_length)
         p, real, p_cut, r_cut = fit_lengths(
-            prompt_ids, real_ids, max_prompt=max_prompt_tokens, max_length=max_length
+            prompt, real_ids, max_prompt=max_prompt_tokens, max_length=max_length
         )
+        p_cut, r_cut = p_cut or prompt_text_cut, r_cut or real_text_cut
         gen = None
         g_cut = False
         if negatives is not None:
+            gen_ids, gen_text_cut = response_ids(tokenizer, negatives[i], max_length)
             _, gen, _, g_cut = fit_lengths(
-                prompt_ids,
-                encode_response(tokenizer, negatives[i]),
-                max_prompt=max_prompt_tokens,
-                max_length=max_length,
+                prompt, gen_ids, max_prompt=max_prompt_tokens, max_length=max_length
             )
+            g_cut = g_cut or gen_text_cut
         if not real or (gen is not None and not gen):
             report.dropped += 1
             continue
