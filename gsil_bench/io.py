@@ -127,7 +127,7 @@ def iter_lines(path: str | Path, what: str = "file") -> Iterator[tuple[int, str]
 
 def iter_jsonl_lines(path: str | Path) -> Iterator[tuple[int, str]]:
     """:func:`iter_lines` of a .jsonl or .jsonl.gz file."""
-    return iter_lines(path, "a .jsonl file")
+    return iter_lines(path, ".jsonl file")
 
 
 def json_error(exc: json.JSONDecodeError, where: str) -> UserError:

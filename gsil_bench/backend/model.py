@@ -35,7 +35,7 @@ def load_pretrained(name_or_path: str, *, dtype: str = "auto", trust_remote_code
         model = AutoModelForCausalLM.from_pretrained(
             name_or_path, dtype=resolve_dtype(dtype), trust_remote_code=trust_remote_code
         )
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a folder whose files do not make a model
         raise UserError(f"cannot load model {name_or_path!r}: {exc}".splitlines()[0]) from None
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
