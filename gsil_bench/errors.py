@@ -8,5 +8,14 @@ class UserError(Exception):
     """
 
 
-class NonFiniteLossError(RuntimeError):
-    """Training produced a NaN/inf loss; carries the loss name, step and offending values."""
+class TrainingError(RuntimeError):
+    """Training cannot learn; the message names the loss, the step and the quantity."""
+
+
+class NonFiniteLossError(TrainingError):
+    """Training produced a NaN/inf loss (or gradient norm); carries the loss name, step and
+    offending values."""
+
+
+class StalledTrainingError(TrainingError):
+    """The loss did not change and the weights did not move over the first optimizer steps."""

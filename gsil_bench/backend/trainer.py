@@ -5,6 +5,12 @@ summed response log-probs, ``loss_fn(LogpBatch, **hparams).loss.mean()``, gradie
 accumulation, clipping, a scheduler step. Batch order is a pure function of (seed, epoch,
 step), so a run resumed from a checkpoint replays exactly the batches an uninterrupted run
 would have seen; under ``accelerate launch`` each process takes its slice of every global batch.
+
+A run that cannot learn fails loudly rather than ending "ok" with its starting weights
+(:class:`Health`): a non-finite loss, a non-finite gradient norm (clipping would zero the
+update), or a loss that did not change while the weights did not move over the first
+``STALL_STEPS`` optimizer steps. After SIGTERM (:mod:`gsil_bench.stop`) the loop saves a
+checkpoint after the step in flight and raises ``StopRequested``.
 """
 
 from __future__ import annotations
@@ -23,9 +29,11 @@ import torch
 from accelerate import Accelerator, PartialState
 
 from gsil_bench.backend.batches import TrainExample, collate, move, sequence_logps
+from gsil_bench.backend.health import Health, stop_now
 from gsil_bench.config import OptimConfig
 from gsil_bench.errors import NonFiniteLossError, UserError
 from gsil_bench.progress import progress_bar
+from gsil_bench.stop import StopRequested
 from gsil_bench.types import LogpBatch, LossSpec
 
 
@@ -142,19 +150,22 @@ class Checkpointer:
         self.latest = directory / "checkpoint"
         self.accelerator = accelerator
 
-    def load(self) -> int:
+    def load(self) -> tuple[int, dict[str, Any]]:
+        """(the step to resume from, the trainer state saved with it)."""
         state = self.latest / "trainer_state.json"
         if not state.exists():
-            return 0
+            return 0, {}
         self.accelerator.load_state(str(self.latest))
-        return int(json.loads(state.read_text())["step"])
+        saved = json.loads(state.read_text())
+        return int(saved["step"]), saved
 
-    def save(self, step: int) -> None:
+    def save(self, step: int, extra: dict[str, Any] | None = None) -> None:
         tmp = self.dir / f".checkpoint-{step}.tmp"
         self.accelerator.wait_for_everyone()
         self.accelerator.save_state(str(tmp), safe_serialization=False)
         if self.accelerator.is_main_process:
-            (tmp / "trainer_state.json").write_text(json.dumps({"step": step}))
+            state = {"step": step, **(extra or {})}
+            (tmp / "trainer_state.json").write_text(json.dumps(state))
             old = self.dir / ".checkpoint-old"
             if self.latest.exists():
                 os.replace(self.latest, old)
@@ -249,9 +260,10 @@ def train(
     model.train()
     run_dir.mkdir(parents=True, exist_ok=True)
     checkpointer = Checkpointer(run_dir, accelerator)
-    start = checkpointer.load()
+    start, saved = checkpointer.load()
     log_path = run_dir / "train_log.jsonl"
     history = _resume_log(log_path, start, accelerator.is_main_process)
+    health = Health(accelerator, loss.name, model, start, total, saved)
 
     ctx = _StepContext(accelerator, model, examples, loss, hparams, optim, reference, pad_id)
     tokens, began = 0, time.perf_counter()
@@ -263,6 +275,7 @@ def train(
             optimizer.zero_grad(set_to_none=True)
             sums, step_tokens = _accumulate_gradients(step, global_idx, ctx)
             grad_norm = _clip(accelerator, model, optim.max_grad_norm)
+            health.check_gradient(step + 1, grad_norm, sums["loss"] / optim.grad_accum)
             optimizer.step()
             scheduler.step()
             tokens += step_tokens * world
@@ -273,15 +286,25 @@ def train(
                 lr=float(scheduler.get_last_lr()[0]),
                 tokens_per_s=step_tokens * world / max(elapsed, 1e-9),
             )
+            health.after_step(step + 1, row["loss"], grad_norm, model)
             history.append(row)
             if accelerator.is_main_process:
                 with log_path.open("a") as fh:
                     fh.write(json.dumps(row) + "\n")
             bar.advance(1, status=f"loss {row['loss']:.4f}")
-            if (step + 1) % optim.checkpoint_every == 0 and step + 1 < total:
-                checkpointer.save(step + 1)
+            if step + 1 < total:
+                _checkpoint(checkpointer, step + 1, optim.checkpoint_every, health.saved())
     seconds = time.perf_counter() - began
     return TrainResult(total, seconds, tokens, start, log_path, history)
+
+
+def _checkpoint(checkpointer: Checkpointer, step: int, every: int, extra: dict) -> None:
+    """The periodic checkpoint; after SIGTERM, a checkpoint now and :class:`StopRequested`."""
+    stop = stop_now(checkpointer.accelerator)
+    if step % every == 0 or stop:
+        checkpointer.save(step, extra)
+    if stop:
+        raise StopRequested(f"stopped on SIGTERM; checkpoint saved at step {step}")
 
 
 def _clip(accelerator: Accelerator, model, max_norm: float | None) -> float:

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from gsil_bench.errors import NonFiniteLossError, UserError
+from gsil_bench.errors import TrainingError, UserError
 from gsil_bench.evaluation.result import primary_metric
 from gsil_bench.record import RunDir, RunRecord
 
@@ -55,7 +55,7 @@ def train_command(
     run_config = load_config(config, set_)
     try:
         record = run_experiment(run_config)
-    except NonFiniteLossError as exc:
+    except TrainingError as exc:
         raise UserError(str(exc)) from None
     summarize(record, Console())
 
