@@ -21,6 +21,11 @@ from gsil_bench.io import atomic_write_json, atomic_write_text, read_json
 SCHEMA_VERSION = 1
 
 
+def failure_reason(exc: BaseException, limit: int = 500) -> str:
+    """One line for a failed run or trial: the error's type and the first line of its message."""
+    return f"{type(exc).__name__}: {exc}".splitlines()[0][:limit]
+
+
 class Fingerprints(BaseModel):
     """Content hashes that identify what a run started from and what it produced."""
 
@@ -44,8 +49,12 @@ class RunRecord(BaseModel):
 
     schema_version: int = SCHEMA_VERSION
     run_id: str
+    # A failed run's record says so: ``reason`` is the error's first line, ``stage`` the
+    # pipeline stage it failed in (data, base_model, generation, reference, training, ...).
+    # Nothing reads it as finished: a rerun of the same config runs again.
     status: Literal["ok", "failed"] = "ok"
     reason: str = ""
+    stage: str = ""
     loss: str
     hparams: dict[str, Any] = Field(default_factory=dict)
     seed: int
@@ -166,11 +175,13 @@ class RunDir:
         atomic_write_text(self.config_yaml, config_yaml)
 
     def finished_result(self, fingerprint: str) -> RunRecord | None:
-        """The record of a finished run of the same config, if there is one."""
+        """The record of a finished run of the same config, if there is one (a failed run's
+        record is not one: the run is tried again)."""
         if not self.result_path.exists():
             return None
         record = RunRecord.read(self.result_path)
-        return record if record.fingerprints.config == fingerprint else None
+        finished = record.status == "ok" and record.fingerprints.config == fingerprint
+        return record if finished else None
 
     def write_result(self, record: RunRecord) -> None:
         record.write(self.result_path)

@@ -13,6 +13,7 @@ from its checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -28,12 +29,17 @@ from gsil_bench.experiment.controls import Results, base_evaluation, run_diagnos
 from gsil_bench.experiment.inputs import prepare_demonstrations, resolve_base_model
 from gsil_bench.experiment.rounds import RoundPlan, Stages, run_rounds
 from gsil_bench.io import machine_info, package_versions
-from gsil_bench.record import Fingerprints, RunDir, RunRecord
+from gsil_bench.record import Fingerprints, RunDir, RunRecord, failure_reason
 from gsil_bench.registry import get_loss, validate_hparams
 
 
 def run_experiment(config: RunConfig) -> RunRecord:
-    """Run (or resume) one experiment and write ``result.json`` in its output folder."""
+    """Run (or resume) one experiment and write ``result.json`` in its output folder.
+
+    A run that fails writes a failed record there instead (status ``failed``, the reason and
+    the stage) and raises again; a failed record is not a finished run, so the same config
+    run again tries again (from the last checkpoint).
+    """
     began = time.perf_counter()
     torch.manual_seed(config.seed)
     run_dir = RunDir(config.resolved_output_dir())
@@ -42,9 +48,25 @@ def run_experiment(config: RunConfig) -> RunRecord:
         return finished
     state = distributed_state()
     if state.is_main_process:
+        # A folder that holds another config raises here, before anything is written in it.
         run_dir.claim(config.fingerprint(), config_to_yaml(config))
-    cache, stages = DiskCache(config.cache_dir), Stages()
+    stages = Stages()
+    try:
+        record = _run(config, run_dir, stages)
+    except Exception as exc:
+        if state.is_main_process:
+            _write_failure(config, run_dir, stages, exc, time.perf_counter() - began)
+        raise
+    record.timings["total_s"] = time.perf_counter() - began
+    if state.is_main_process:
+        run_dir.write_result(record)
+    return record
 
+
+def _run(config: RunConfig, run_dir: RunDir, stages: Stages) -> RunRecord:
+    """The pipeline itself: inputs, rounds, evaluation, the record (timings but the total)."""
+    state = distributed_state()
+    cache = DiskCache(config.cache_dir)
     with state.main_process_first():  # the other processes then read the cached entries
         demos, data_facts, base, base_facts = _inputs(config, cache, stages)
     model, tokenizer = load_pretrained(
@@ -65,8 +87,8 @@ def run_experiment(config: RunConfig) -> RunRecord:
             config, cache, stages, base, base_fp, model, tokenizer
         )
 
-    record = RunRecord(
-        run_id=f"{config.loss.name}-seed{config.seed}-{config.fingerprint()}",
+    return RunRecord(
+        run_id=_run_id(config),
         loss=config.loss.name,
         hparams=hparams,
         seed=config.seed,
@@ -87,11 +109,36 @@ def run_experiment(config: RunConfig) -> RunRecord:
         machine=machine_info(),
         output_dir=str(run_dir.path),
         model_path=str(run_dir.model_dir(config.iterations)) if config.iterations else base,
-        timings=dict(stages.seconds, total_s=time.perf_counter() - began),
+        timings=dict(stages.seconds),
     )
-    if state.is_main_process:
+
+
+def _run_id(config: RunConfig) -> str:
+    return f"{config.loss.name}-seed{config.seed}-{config.fingerprint()}"
+
+
+def _write_failure(
+    config: RunConfig, run_dir: RunDir, stages: Stages, exc: Exception, seconds: float
+) -> None:
+    """The failed record of a run (its reason and stage). Best effort: when the disk is full
+    this write fails too, and the original error is the one that matters."""
+    record = RunRecord(
+        run_id=_run_id(config),
+        status="failed",
+        reason=failure_reason(exc),
+        stage=stages.current,
+        loss=config.loss.name,
+        hparams=dict(config.loss.params),
+        seed=config.seed,
+        config=config.model_dump(mode="json"),
+        fingerprints=Fingerprints(config=config.fingerprint()),
+        versions=package_versions(),
+        machine=machine_info(),
+        output_dir=str(run_dir.path),
+        timings=dict(stages.seconds, total_s=seconds),
+    )
+    with contextlib.suppress(OSError):
         run_dir.write_result(record)
-    return record
 
 
 def _inputs(

@@ -27,17 +27,21 @@ from gsil_bench.types import LossSpec
 
 @dataclass
 class Stages:
-    """Seconds per stage, summed over rounds."""
+    """Seconds per stage, summed over rounds; ``current`` names the stage running now (or the
+    one an error left: a failed run's record says where it failed)."""
 
     seconds: dict[str, float] = field(default_factory=dict)
+    current: str = "setup"
 
     @contextmanager
     def timed(self, stage: str) -> Iterator[None]:
-        began = time.perf_counter()
+        began, outer = time.perf_counter(), self.current
+        self.current = stage.removesuffix("_s")
         try:
             yield
         finally:
             self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - began
+        self.current = outer  # reached only when the stage ended without an error
 
 
 @dataclass(frozen=True)
