@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import typer
@@ -36,24 +37,38 @@ def sweep_command(
     results_dir: Path = typer.Option(Path("results"), help="Tables, plots, records."),
     runs_dir: Path = typer.Option(Path("runs/sweeps"), help="Checkpoints and models."),
 ) -> None:
-    """Run (or resume) a sweep, then write its comparison table and plots."""
+    """Run (or resume) a sweep, then write its comparison table and plots.
+
+    SIGTERM stops it at the next safe point (the trial in flight checkpointed or finished and
+    queued again), with one line and exit code 143; the same command resumes it."""
+    from gsil_bench.stop import StopRequested
     from gsil_bench.study.driver import run_sweep
     from gsil_bench.study.live import LiveView
 
     path = resolve_sweep_file(sweep_file)
     console = Console()
-    with LiveView(console) as live:
-        out = run_sweep(
-            path,
-            results_dir=results_dir,
-            runs_dir=runs_dir,
-            storage_url=storage,
-            workers=workers,
-            trials=trials,
-            live=live.update,
+    started = time.time()
+    try:
+        with LiveView(console) as live:
+            out = run_sweep(
+                path,
+                results_dir=results_dir,
+                runs_dir=runs_dir,
+                storage_url=storage,
+                workers=workers,
+                trials=trials,
+                live=live.update,
+            )
+    except StopRequested as stop:
+        Console(stderr=True, highlight=False).print(
+            f"{stop}: the trial in flight was kept and queued again; run the same command "
+            "to resume",
+            markup=False,
+            soft_wrap=True,
         )
+        raise SystemExit(143) from None
     table = out / "table.md"
-    if table.exists():
+    if table.exists() and table.stat().st_mtime >= started:  # written by this run
         console.print(table.read_text())
     console.print(f"results: {out}")
 

@@ -15,6 +15,7 @@ never feed the sampler and are never a candidate for best.
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 from pathlib import Path
@@ -23,11 +24,13 @@ from typing import Any
 import optuna
 
 from gsil_bench.config import RunConfig
+from gsil_bench.errors import UserError
 from gsil_bench.experiment.recipe import run_experiment
 from gsil_bench.io import atomic_write_json, read_json
-from gsil_bench.record import RunRecord
+from gsil_bench.record import RunRecord, failure_reason
 from gsil_bench.report.objective import Objective, metric_value
 from gsil_bench.report.stats import mean
+from gsil_bench.stop import check_stop
 from gsil_bench.study.spec import (
     CONTROL_LABEL,
     Method,
@@ -97,13 +100,16 @@ def run_trial(trial: optuna.Trial, spec: SweepSpec, paths: SweepPaths, source: s
             trial.report(values_so_far[0], step)
             if step + 1 < len(spec.seeds) and trial.should_prune():
                 raise optuna.TrialPruned(f"pruned after {step + 1} seeds")
+        if step + 1 < len(spec.seeds):
+            check_stop(f"after seed {seed} of trial {trial.number}")
     return objective_values(spec.objective, records)
 
 
 def run_or_reuse(config: RunConfig, fields: dict[str, Any], paths: SweepPaths) -> RunRecord:
-    """The finished record of (config, seed) if the study has one, else run it and write it."""
+    """The finished record of (config, seed) if the study has one, else run it and write it
+    (a failed record is not a finished one: the run is tried again)."""
     record_path = record_path_of(config, paths)
-    if record_path.exists():
+    if record_path.exists() and read_json(record_path).get("status", "ok") == "ok":
         return RunRecord.read(record_path)
     cid = config_id(config)
     out = paths.runs / cid / f"seed{config.seed}"
@@ -129,23 +135,36 @@ def run_controls(spec: SweepSpec, paths: SweepPaths, source: str) -> list[dict[s
 
     Resumable like the trials: a seed whose record exists is not run again. A control that
     fails is written as a failed record (the report lists it under failures) and tried again
-    on the next start; the sweep goes on either way.
+    on the next start; the sweep goes on either way. A failure's ``config_error`` says whether
+    it was a configuration error (a UserError), which the trials may then meet again.
     """
     if not spec.controls.base:
         return []
     failures = []
-    for seed in spec.seeds:
+    for index, seed in enumerate(spec.seeds):
+        if index:
+            check_stop(f"after the base-model control of seed {spec.seeds[index - 1]}")
         config = control_config(spec, seed, source)
         record_path = record_path_of(config, paths)
-        if record_path.exists() and read_json(record_path).get("status", "ok") != "ok":
-            record_path.unlink()  # an earlier attempt failed: try again
         try:
             run_or_reuse(config, control_fields(spec), paths)
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # recorded with its reason, like a failed trial
-            reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
-            failure = {"method": CONTROL_LABEL, "seed": seed, "status": "failed", "reason": reason}
+            if disk_full(exc):
+                raise
+            failure = {
+                "method": CONTROL_LABEL,
+                "seed": seed,
+                "status": "failed",
+                "reason": failure_reason(exc),
+                "config_error": isinstance(exc, UserError),
+            }
             atomic_write_json(record_path, failure)
             failures.append(failure)
     return failures
+
+
+def disk_full(exc: BaseException) -> bool:
+    """An error no trial can get past: the disk (or the user's quota) is full."""
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)

@@ -53,14 +53,18 @@ def test_grid_sweep_end_to_end_with_a_failing_trial(tiny_sweep, tmp_path):
         assert record.series == record.method and record.knobs == {}
     base = next(r for r in records.values() if r.method == "base")
     assert base.config["iterations"] == 0 and base.rounds == []
-    # Rerunning a finished sweep runs nothing new and keeps the table.
+    # Rerunning the sweep tries the failed configuration again (it fails the same way) and
+    # nothing else; the table is unchanged and the failure listed once.
     before = (out / "table.csv").read_text()
     run_sweep(path, results_dir=tmp_path / "results", runs_dir=tmp_path / "runs")
     assert (out / "table.csv").read_text() == before
     study = open_study(
         load_sweep(path), paths_for(load_sweep(path), tmp_path / "results", tmp_path / "runs"), None
     )
-    assert len(study.trials) == 3  # the control is not a trial
+    states = [(t.params["point"], t.state.name) for t in study.trials]
+    # 3 trials and the retry of point 2; the control is not a trial.
+    assert states == [(0, "COMPLETE"), (1, "COMPLETE"), (2, "FAIL"), (2, "FAIL")]
+    assert len(json.loads((out / "study.json").read_text())["failures"]) == 1
 
 
 def test_interrupted_trial_is_requeued(tiny_sweep, tmp_path):
