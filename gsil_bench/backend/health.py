@@ -71,10 +71,11 @@ class Health:
             self.skipped += 1
             return
         times = f" ({self.skipped + 1} steps in a row under fp16 loss scaling)" if scaled else ""
+        harm = "zeroed" if math.isinf(grad_norm) else "NaN, and so would the weights"
         raise NonFiniteLossError(
             f"loss {self.loss!r}: the gradient norm is {grad_norm} at step {step}{times} "
-            f"(loss {loss:.4g}); the update would be zeroed and the run would end with the "
-            "weights it started from; lower beta or the learning rate"
+            f"(loss {loss:.4g}); the update would be {harm}: the run cannot learn; "
+            "lower beta or the learning rate"
         )
 
     def after_step(self, step: int, loss: float, grad_norm: float, model) -> None:
