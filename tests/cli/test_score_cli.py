@@ -171,9 +171,11 @@ def test_humaneval_unknown_task_is_a_user_error(runner, tmp_path):
 def _mini_rows(correct: bool) -> list[dict]:
     from gsil_bench.minisuite.suite import build_suite
 
+    # The first 10 test items of each domain of the default suite, named by id.
     return [
         {"id": item.id, "responses": item.turn_references if correct else [""] * len(item.turns)}
         for item in build_suite().test
+        if int(item.id.rsplit("-", 1)[1]) < 10
     ]
 
 
@@ -183,7 +185,7 @@ def test_mini_references_score_one_and_empty_answers_zero(runner, tmp_path):
     )
     assert set(good) == {"mini/math", "mini/code", "mini/dialogue", "mini/safety"}
     assert good["mini/math"]["accuracy"] == 1.0 and good["mini/code"]["pass@1"] == 1.0
-    assert good["mini/safety"]["safety_score"] == 1.0 and good["mini/math"]["n"] == 50
+    assert good["mini/safety"]["safety_score"] == 1.0 and good["mini/math"]["n"] == 10
     bad = _invoke_json(
         runner, ["score", "mini", str(_jsonl(tmp_path / "b.jsonl", _mini_rows(False)))]
     )
