@@ -5,9 +5,15 @@ wall-clock timeout, CPU/address-space/file-size/process rlimits, a scratch worki
 is deleted afterwards, and an environment holding none of the caller's variables. Where the OS
 allows it (checked once by running a probe program), it also gets fresh network, PID and mount
 namespaces (``unshare``): no network interface is up, everything it forked dies with it, the
-caller's home, working directory and temp dirs are hidden behind private tmpfs mounts, and when
-we are root it runs as ``nobody``. The verdict is a line carrying a per-run random nonce, written
-to a pipe by the trusted runner after the program returned; exit codes and output never count.
+caller's home, working directory and temp dirs are hidden behind private tmpfs mounts, and it runs
+as a user of its own (a fresh uid per check as root, a user namespace of its own otherwise), so
+concurrent checks neither share a process count nor can signal each other. A supervising PID 1
+caps the check's total memory and demotes it as it uses CPU, so hostile checks cannot slow short
+honest ones beside them; where our cgroup delegates the memory controller (cgroup v2), each check
+also gets a cgroup with ``memory.max``. What is used on which kernel:
+:mod:`gsil_bench.evaluation.sandbox_isolation`. The verdict is a line carrying a per-run random
+nonce, written to a pipe by the trusted runner after the program returned; exit codes and output
+never count.
 
 Threat model: this protects the machine and the caller's secrets. A completion written to *game*
 the verdict from inside the interpreter (hunting the nonce in memory) is out of scope, as it is
@@ -22,6 +28,7 @@ import logging
 import marshal
 import math
 import os
+import platform
 import secrets
 import select
 import shutil
@@ -31,21 +38,36 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from gsil_bench.evaluation.sandbox_isolation import RUNNER, Isolation, detect
+from gsil_bench.evaluation import sandbox_cgroup
+from gsil_bench.evaluation.sandbox_cgroup import CgroupSupport, CheckCgroup
+from gsil_bench.evaluation.sandbox_isolation import (
+    DEMOTION,
+    RUNNER,
+    SETSID_SYSCALL,
+    UID_BASE,
+    UID_COUNT,
+    Isolation,
+    detect,
+)
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _chosen: Isolation | None = None
+_cgroups: CgroupSupport | None = None  # per-check memory cgroups; detected with _chosen
+_uids_lock = threading.Lock()
+_uids_in_use: set[int] = set()
 
 Status = Literal["passed", "failed", "timeout", "error"]
 OUTPUT_CAP = 16 * 1024  # bytes of stdout+stderr kept; the rest is read and dropped
 DETAIL_CAP = 2000
 FILE_SIZE_MB = 16
-MAX_PROCESSES = 64  # for the sandbox user as a whole; candidate code rarely forks
+MAX_PROCESSES = 32  # per check (its own uid or user namespace); candidate code rarely forks
 MAX_OPEN_FILES = 256
+_UNFINISHED = "ended without finishing the program"
 
 
 @dataclass(frozen=True)
@@ -60,15 +82,23 @@ class CheckResult:
 def isolation_report() -> dict[str, Any]:
     """What isolation the sandbox uses on this machine (probed once, then cached)."""
     iso = _isolation()
-    return iso.report(
+    report = iso.report(
         limits={
             "cpu_seconds": "ceil(timeout) + 1",
             "address_space_mb": "memory_mb (default 1024)",
             "file_size_mb": FILE_SIZE_MB,
             "processes": MAX_PROCESSES,
             "open_files": MAX_OPEN_FILES,
+            "priority": ", ".join(f"nice {nice} after {cpu:g} CPU-s" for cpu, nice in DEMOTION),
         }
     )
+    if _cgroups is not None:
+        report["memory"] = f"cgroup v2 per check under {_cgroups.parent}: memory.max = memory_mb"
+    elif iso.supervised:
+        report["memory"] = "RLIMIT_AS per process; PID 1 kills the check past memory_mb in all"
+    else:
+        report["memory"] = "RLIMIT_AS per process only (no memory cgroup, no supervisor)"
+    return report
 
 
 def run_check(program: str, *, timeout_s: float = 5.0, memory_mb: int = 1024) -> CheckResult:
@@ -81,25 +111,57 @@ def run_check(program: str, *, timeout_s: float = 5.0, memory_mb: int = 1024) ->
     iso = _isolation()
     scratch = tempfile.mkdtemp(prefix="gsil-sandbox-")
     try:
-        return _run(program, iso, scratch, timeout_s, memory_mb, start)
+        return _run(program, iso, _cgroups, scratch, timeout_s, memory_mb, start)
     finally:
         _remove_tree(scratch)
 
 
 def _isolation() -> Isolation:
-    global _chosen
+    global _chosen, _cgroups
     with _lock:
         if _chosen is None:
-            _chosen = detect(_probe_passes)
+            chosen = detect(_probe_passes)
+            _cgroups = _memory_cgroups(chosen)
+            _chosen = chosen
         return _chosen
 
 
-def _probe_passes(program: str, candidate: Isolation) -> bool:
+def _probe_passes(program: str, candidate: Isolation, cgroups: CgroupSupport | None = None) -> bool:
     scratch = tempfile.mkdtemp(prefix="gsil-sandbox-probe-")
     try:
-        return _run(program, candidate, scratch, 10.0, 1024, time.monotonic()).passed
+        return _run(program, candidate, cgroups, scratch, 10.0, 1024, time.monotonic()).passed
     finally:
         _remove_tree(scratch)
+
+
+def _memory_cgroups(iso: Isolation) -> CgroupSupport | None:
+    """Per-check memory cgroups if our cgroup v2 delegates ``memory`` and a check really runs in
+    one; None (RLIMIT_AS and the supervisor's sum) otherwise. Never raises."""
+    support = sandbox_cgroup.detect()
+    if support is None:
+        return None
+    probe = (
+        "name = open('/proc/self/cgroup').read().strip().rsplit('/', 1)[-1]\n"
+        f"assert name.startswith({sandbox_cgroup.PREFIX!r}), name\n"
+    )
+    if "mount" not in iso.namespaces or _probe_passes(probe, iso, support):
+        return support  # without a private /proc the probe cannot look; the join is checked
+    log.warning("SANDBOX: a check could not join its memory cgroup; using RLIMIT_AS only")
+    return None
+
+
+def _take_uid() -> int:
+    with _uids_lock:
+        while True:
+            uid = UID_BASE + secrets.randbelow(UID_COUNT)
+            if uid not in _uids_in_use:
+                _uids_in_use.add(uid)
+                return uid
+
+
+def _give_uid(uid: int) -> None:
+    with _uids_lock:
+        _uids_in_use.discard(uid)
 
 
 def _limits(timeout_s: float, memory_mb: int) -> list[tuple[str, int]]:
@@ -112,12 +174,46 @@ def _limits(timeout_s: float, memory_mb: int) -> list[tuple[str, int]]:
         ("RLIMIT_NPROC", MAX_PROCESSES),
         ("RLIMIT_NOFILE", MAX_OPEN_FILES),
         ("RLIMIT_CORE", 0),
+        ("RLIMIT_NICE", 0),  # nice can be raised (demotion) but never lowered again
     ]
 
 
 def _run(
     program: str,
     iso: Isolation,
+    cgroups: CgroupSupport | None,
+    scratch: str,
+    timeout_s: float,
+    memory_mb: int,
+    start: float,
+) -> CheckResult:
+    uid = _take_uid() if iso.own_uid else None
+    try:
+        cgroup = (
+            CheckCgroup.create(
+                cgroups, memory_bytes=memory_mb * 1024 * 1024, max_pids=MAX_PROCESSES + 2
+            )
+            if cgroups is not None
+            else None
+        )
+    except OSError as exc:
+        if uid is not None:
+            _give_uid(uid)
+        return CheckResult(False, "error", f"sandbox cgroup: {exc}", _since(start))
+    try:
+        return _run_as(program, iso, uid, cgroup, scratch, timeout_s, memory_mb, start)
+    finally:
+        if cgroup is not None:
+            cgroup.close()
+        if uid is not None:
+            _give_uid(uid)
+
+
+def _run_as(
+    program: str,
+    iso: Isolation,
+    uid: int | None,
+    cgroup: CheckCgroup | None,
     scratch: str,
     timeout_s: float,
     memory_mb: int,
@@ -125,63 +221,140 @@ def _run(
 ) -> CheckResult:
     with open(os.path.join(scratch, "program.py"), "w", encoding="utf-8") as fh:
         fh.write(program)
-    if iso.uid is not None:
-        os.chown(scratch, iso.uid, -1 if iso.gid is None else iso.gid)
+    if uid is not None:
+        os.chown(scratch, uid, uid)
     nonce = secrets.token_hex(16)
     verdict_r, verdict_w = os.pipe()
     out_r, out_w = os.pipe()
     config_r, config_w = os.pipe()
-    config = {
-        "nonce": nonce,
-        "fd": verdict_w,
-        "scratch": scratch,
-        "limits": _limits(timeout_s, memory_mb),
-        "uid": iso.uid,
-        "gid": iso.gid,
-        "hide": iso.hide,
-        "keep": [*iso.keep, [scratch, True]],
-    }
+    control_r, control_w = os.pipe()  # the supervisor's demotions
+    config = _config(nonce, verdict_w, control_w, scratch, iso, uid, cgroup, timeout_s, memory_mb)
     # The config (with the nonce) travels on stdin, never on argv, which /proc shows to anyone.
     os.write(config_w, marshal.dumps(config))
     os.close(config_w)
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": scratch, "TMPDIR": scratch}
     env["LANG"] = "C.UTF-8"
+    fds = (verdict_w,) + ((control_w,) if iso.supervised else ())
+    fds += () if cgroup is None else (cgroup.procs_fd,)
     try:
         proc = subprocess.Popen(
             [*iso.prefix, sys.executable, "-I", "-S", "-c", RUNNER],
             stdin=config_r,
             stdout=out_w,
             stderr=out_w,
-            pass_fds=(verdict_w,),
-            process_group=0,
+            pass_fds=fds,
+            start_new_session=True,  # its own process group, session and autogroup: DEMOTION
             env=env,
             cwd=scratch,
         )
     except OSError as exc:
-        for fd in (verdict_r, out_r):
+        for fd in (verdict_r, out_r, control_r):
             os.close(fd)
         return CheckResult(False, "error", f"sandbox could not start: {exc}", _since(start))
     finally:
-        for fd in (config_r, verdict_w, out_w):
+        for fd in (config_r, verdict_w, out_w, control_w):
             os.close(fd)
     deadline = start + timeout_s
+    renice = _Renice(proc.pid, cgroup)
     try:
-        verdict, output, timed_out = _collect(proc, verdict_r, out_r, deadline)
+        verdict, output, timed_out = _collect(proc, verdict_r, out_r, control_r, deadline, renice)
     finally:
         _kill_group(proc.pid)
-        os.close(verdict_r)
-        os.close(out_r)
+        renice.restore()
+        for fd in (verdict_r, out_r, control_r):
+            os.close(fd)
     cpu = _reap(proc)
-    return _judge(verdict, nonce, output, timed_out, proc.returncode, cpu, timeout_s, start)
+    result = _judge(verdict, nonce, output, timed_out, proc.returncode, cpu, timeout_s, start)
+    unfinished = result.status == "failed" and result.detail.startswith(_UNFINISHED)
+    if cgroup is not None and unfinished:
+        kills = cgroup.oom_kills()
+        if kills:
+            detail = f"MemoryError: the check's processes together held more than {memory_mb} MB"
+            detail += f" (memory limit; the cgroup killed {kills} process(es))"
+            return CheckResult(False, "failed", detail, result.seconds, result.output)
+    return result
+
+
+def _config(
+    nonce: str,
+    verdict_w: int,
+    control_w: int,
+    scratch: str,
+    iso: Isolation,
+    uid: int | None,
+    cgroup: CheckCgroup | None,
+    timeout_s: float,
+    memory_mb: int,
+) -> dict[str, Any]:
+    """What the runner needs to know (it reads this from stdin)."""
+    config: dict[str, Any] = {
+        "nonce": nonce,
+        "fd": verdict_w,
+        "scratch": scratch,
+        "limits": _limits(timeout_s, memory_mb),
+        "uid": uid,
+        "gid": uid,
+        "hide": iso.hide,
+        "keep": [*iso.keep, [scratch, True]],
+        "cgroup_fd": None if cgroup is None else cgroup.procs_fd,
+        "supervise": None,
+        "setsid": None,
+    }
+    if iso.supervised:
+        config["supervise"] = {
+            "memory_bytes": memory_mb * 1024 * 1024,
+            "demote": DEMOTION,
+            "control_fd": control_w,
+        }
+        config["setsid"] = SETSID_SYSCALL.get(platform.machine())
+    return config
+
+
+class _Renice:
+    """Follows the supervisor's demotions (one nice value a line) with the check's autogroup (and
+    cgroup)."""
+
+    def __init__(self, pid: int, cgroup: CheckCgroup | None) -> None:
+        self.pid, self.cgroup, self.nice = pid, cgroup, 0
+
+    def __call__(self, control: bytes) -> None:
+        for line in control.decode("ascii", "replace").splitlines():
+            if line.isdigit() and self.nice < int(line) <= 19:
+                self.nice = int(line)
+                self._apply()
+
+    def restore(self) -> None:
+        """Back to nice 0 once the check is killed, so that it exits fast on a busy machine."""
+        if self.nice:
+            self.nice = 0
+            self._apply()
+
+    def _apply(self) -> None:
+        # The runner leads the check's session, so this is the check's autogroup; the check cannot
+        # reset it (its /proc is read-only, setsid() is a no-op). Kernels without autogroups: the
+        # supervisor has reniced the processes themselves.
+        with (
+            contextlib.suppress(OSError),
+            open(f"/proc/{self.pid}/autogroup", "w", encoding="ascii") as fh,
+        ):
+            fh.write(str(self.nice))
+        if self.cgroup is not None:
+            self.cgroup.renice(self.nice)
 
 
 def _collect(
-    proc: subprocess.Popen[bytes], verdict_r: int, out_r: int, deadline: float
+    proc: subprocess.Popen[bytes],
+    verdict_r: int,
+    out_r: int,
+    control_r: int,
+    deadline: float,
+    renice: Callable[[bytes], None],
 ) -> tuple[bytes, bytes, bool]:
-    """Read the verdict and (capped) output until the runner exits or the deadline passes."""
-    chunks: dict[int, bytearray] = {verdict_r: bytearray(), out_r: bytearray()}
+    """Read the verdict and (capped) output until the runner exits or the deadline passes,
+    following the supervisor's demotions as they come."""
+    chunks = {verdict_r: bytearray(), out_r: bytearray(), control_r: bytearray()}
     dropped = 0
-    open_fds = [verdict_r, out_r]
+    open_fds = [verdict_r, out_r, control_r]
     timed_out = False
     while True:
         remaining = deadline - time.monotonic()
@@ -199,6 +372,8 @@ def _collect(
             continue
         ready, _, _ = select.select(open_fds, [], [], min(0.05, remaining))
         dropped += _read_ready(ready, open_fds, chunks)
+        if control_r in ready:
+            renice(bytes(chunks[control_r]))
     if timed_out:
         _kill_group(proc.pid)
         dropped += _drain(open_fds, chunks, wait=0.05)
@@ -279,7 +454,7 @@ def _judge(
     if cpu >= math.ceil(timeout_s) + 1 - 0.05:
         return CheckResult(False, "timeout", "CPU time limit exceeded", seconds, text)
     tail = text[-DETAIL_CAP // 2 :].strip()
-    detail = f"ended without finishing the program (exit status {returncode})"
+    detail = f"{_UNFINISHED} (exit status {returncode})"
     return CheckResult(
         False, "failed", f"{detail}; output: {tail}" if tail else detail, seconds, text
     )

@@ -24,6 +24,10 @@ def _namespaces() -> list[str]:
     return isolation_report()["namespaces"]
 
 
+def _supervised() -> bool:
+    return {"pid", "mount"} <= set(_namespaces())
+
+
 def _processes_with(token: str) -> list[int]:
     """PIDs whose command line carries ``token`` (how hostile programs mark their children)."""
     found = []
@@ -185,3 +189,63 @@ def test_memory_bomb_fails_without_hurting_the_caller(program):
     result = run_check(program, timeout_s=10, memory_mb=256)
     assert not result.passed
     assert result.status == "failed" and "MemoryError" in result.detail, result
+
+
+def test_total_memory_of_a_checks_processes_is_capped():
+    """RLIMIT_AS is per process; the check as a whole is held to memory_mb too."""
+    if not _supervised():
+        pytest.skip("no PID and mount namespace here: memory is limited per process only")
+    # Four processes of 100 MB each (filled, so resident): 400 MB > 256 MB, each under 256 MB.
+    program = textwrap.dedent(
+        """
+        import os, time
+        for _ in range(3):
+            if os.fork() == 0:
+                break
+        block = b"\\x01" * (100 * 1024 * 1024)
+        time.sleep(5)
+        """
+    )
+    result = run_check(program, timeout_s=4, memory_mb=256)
+    assert result.status == "failed", result
+    assert result.detail == (
+        "MemoryError: the check's processes together held more than 256 MB (memory limit)"
+    )
+    # Two processes of 60 MB each stay under the same cap and pass.
+    honest = program.replace("range(3)", "range(1)").replace("100 *", "60 *")
+    honest = honest.replace("time.sleep(5)", "time.sleep(0.3)")
+    assert run_check(honest, timeout_s=4, memory_mb=256).passed
+
+
+def test_a_program_that_signals_itself_dies_as_usual():
+    # Under a supervising PID 1 the program is PID 2: SIGTERM to itself is not ignored.
+    start = time.monotonic()
+    result = run_check(
+        "import os, signal, time\nos.kill(os.getpid(), signal.SIGTERM)\ntime.sleep(5)"
+    )
+    assert result.status == "failed" and time.monotonic() - start < 3
+    status = 128 + 15 if _supervised() else -15
+    assert result.detail == f"ended without finishing the program (exit status {status})"
+
+
+def test_a_check_cannot_kill_other_checks_or_the_caller():
+    if "pid" not in _namespaces():
+        pytest.skip("no PID namespace here: kill(-1) reaches every process of the check's user")
+    killer = textwrap.dedent(
+        """
+        import os, signal, time
+        for _ in range(20):
+            try:
+                os.kill(-1, signal.SIGKILL)
+            except ProcessLookupError:  # nobody it may signal: only itself and PID 1 are there
+                pass
+            time.sleep(0.05)
+        """
+    )
+    victim = "import time\ntime.sleep(1.5)\n"
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        victim_result = pool.submit(run_check, victim, timeout_s=5)
+        time.sleep(0.2)
+        killer_result = pool.submit(run_check, killer, timeout_s=5)
+        assert victim_result.result().passed, victim_result.result()
+        assert killer_result.result().passed  # kill(-1) spares the sender and PID 1

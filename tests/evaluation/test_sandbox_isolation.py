@@ -10,6 +10,7 @@ import contextlib
 import json
 import logging
 import os
+import platform
 import pwd
 import secrets
 import shutil
@@ -18,6 +19,8 @@ import subprocess
 import tempfile
 import textwrap
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -224,3 +227,103 @@ def _nobody_dir() -> Path:
     entry = pwd.getpwnam("nobody")
     os.chown(path, entry.pw_uid, entry.pw_gid)
     return path
+
+
+# --- per-check user, process count and priority ---------------------------------------------------
+def test_each_check_runs_as_a_uid_of_its_own_when_root():
+    if os.geteuid() != 0 or not isolation_report()["user"].startswith("a uid"):
+        pytest.skip("not root, or no per-check uid here")
+    program = "import os, time\nprint(os.getuid(), os.getgid(), os.getgroups())\ntime.sleep(0.5)"
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(run_check, [program] * 4))
+    ids = [result.output.split() for result in results]
+    assert all(r.passed for r in results), results
+    uids = [int(uid) for uid, _, _ in ids]
+    assert len(set(uids)) == 4, uids  # running at the same time: four different users
+    assert all(sandbox_isolation.UID_BASE <= u < sandbox_isolation.UID_BASE + 2**16 for u in uids)
+    assert [int(gid) for _, gid, _ in ids] == uids and all(g == "[]" for _, _, g in ids)
+
+
+def test_a_fork_bomb_does_not_use_up_another_checks_processes():
+    """RLIMIT_NPROC counts per check: a check beside a fork bomb still starts threads and
+    processes (with one user for all checks, the bomb took the whole count)."""
+    if isolation_report()["processes"].startswith("RLIMIT_NPROC shared"):
+        pytest.skip("no per-check uid or user namespace here: checks share a process count")
+    bomb = textwrap.dedent(
+        """
+        import os, time
+        while True:
+            try:
+                os.fork()
+            except OSError:
+                time.sleep(0.01)
+        """
+    )
+    honest = textwrap.dedent(
+        """
+        import subprocess, threading
+        threads = [threading.Thread(target=sum, args=([1, 2],)) for _ in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert subprocess.run(["true"]).returncode == 0
+        """
+    )
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        bombing = pool.submit(run_check, bomb, timeout_s=3)
+        time.sleep(1.0)  # the bomb has reached its process limit by now
+        result = run_check(honest, timeout_s=5)
+        assert bombing.result().status == "timeout"
+    assert result.passed, result
+
+
+@pytest.mark.parametrize("junk", [False, True], ids=["plain", "junk-on-its-pipes"])
+def test_a_long_check_is_demoted_and_cannot_undo_it(junk):
+    if not isolation_report()["supervisor"].startswith("PID 1"):
+        pytest.skip("no PID and mount namespace here: no supervisor to demote long checks")
+    cpu, nice = sandbox_isolation.DEMOTION[-1]
+    program = textwrap.dedent(
+        f"""
+        import os, time
+        assert os.getpriority(os.PRIO_PROCESS, 0) == 0
+        if {junk}:  # more than the verdict pipe keeps, on every pipe it holds
+            for fd in range(3, 64):
+                try:
+                    os.write(fd, b"19\\n" + b"x" * {sandbox.OUTPUT_CAP + 1000})
+                except OSError:
+                    pass
+        while time.process_time() < {cpu} + 0.1:
+            pass
+        time.sleep(0.3)  # the supervisor looks every 50 ms
+        assert os.getpriority(os.PRIO_PROCESS, 0) == {nice}, os.getpriority(os.PRIO_PROCESS, 0)
+        group = "/proc/self/autogroup"
+        if os.path.exists(group):  # a kernel with autogroups: the caller reniced the check's
+            assert open(group).read().split()[-1] == "{nice}", open(group).read()
+        for undo in (
+            lambda: os.setpriority(os.PRIO_PROCESS, 0, 0),
+            lambda: open(group, "w").write("0"),
+        ):
+            try:
+                undo()
+            except OSError:  # PermissionError, or read-only /proc (or no autogroups at all)
+                pass
+            else:
+                raise AssertionError("undid its demotion")
+        print("demoted for good")
+        """
+    )
+    result = run_check(program, timeout_s=20)
+    assert result.output.startswith("demoted for good"), result
+    # With junk the verdict itself is lost (the program's own doing); the demotion is not.
+    assert result.passed != junk, result
+
+
+def test_setsid_succeeds_but_keeps_the_checks_session():
+    if not isolation_report()["supervisor"].startswith("PID 1"):
+        pytest.skip("no supervised checks here")
+    if platform.machine() not in sandbox_isolation.SETSID_SYSCALL:
+        pytest.skip(f"no seccomp filter for {platform.machine()}")
+    program = "import os\nbefore = os.getsid(0)\nos.setsid()\nassert os.getsid(0) == before\n"
+    result = run_check(program)
+    assert result.passed, result
