@@ -176,14 +176,24 @@ def reference_logps(
     pad_id: int,
     description: str = "reference log-probs",
 ) -> dict[str, torch.Tensor]:
-    """One pass of the frozen reference over every real (and generated) response."""
+    """One pass of the frozen reference over every real (and generated) response.
+
+    Batches are cut from the examples sorted by length (little padding), and the log-probs
+    come back in the order of ``examples``.
+    """
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
+
+    def length(example: TrainExample) -> int:
+        longest = max(len(example.real_ids), len(example.generated_ids or []))
+        return len(example.prompt_ids) + longest
+
+    order = sorted(range(len(examples)), key=lambda i: length(examples[i]))
     real, gen = [], []
     with progress_bar(len(examples), description) as bar:
-        for start in range(0, len(examples), batch_size):
-            chunk = examples[start : start + batch_size]
+        for start in range(0, len(order), batch_size):
+            chunk = [examples[i] for i in order[start : start + batch_size]]
             batch = move(collate(chunk, with_generated=with_generated, pad_id=pad_id), device)
             logps, _ = sequence_logps(model, batch)
             real.append(logps[: len(chunk)].cpu())
@@ -191,7 +201,9 @@ def reference_logps(
                 gen.append(logps[len(chunk) :].cpu())
             bar.advance(len(chunk))
     model.train(was_training)
-    out = {"real": torch.cat(real)}
+    back = torch.empty(len(order), dtype=torch.long)
+    back[torch.tensor(order, dtype=torch.long)] = torch.arange(len(order))
+    out = {"real": torch.cat(real)[back]}
     if with_generated:
-        out["generated"] = torch.cat(gen)
+        out["generated"] = torch.cat(gen)[back]
     return out

@@ -102,3 +102,26 @@ def test_a_cut_response_never_ends_with_eos_and_counts_as_truncated():
         WordTokenizer(), [QUESTION], [word], None, max_prompt_tokens=4, max_length=10
     )
     assert examples[0].real_ids == [41, 1] and report.responses_truncated == 0
+
+
+def test_reference_logps_come_back_in_input_order_whatever_the_batching(tiny_model, tiny_tokenizer):
+    import torch
+
+    from gsil_bench.backend.batches import TrainExample, collate, reference_logps, sequence_logps
+
+    model = tiny_model
+    # Lengths deliberately out of order, so that sorting by length reorders the batches.
+    examples = [
+        TrainExample([5, 6, 7, 8, 9, 10], [11, 12], [13]),
+        TrainExample([5], [11], [14, 15, 16, 17]),
+        TrainExample([5, 6, 7], [11, 12, 13, 14, 15], [16, 17]),
+        TrainExample([5, 6], [12], [13, 14]),
+        TrainExample([5, 6, 7, 8], [11, 12, 13], [18]),
+    ]
+    pad = tiny_tokenizer.pad_token_id
+    got = reference_logps(model, examples, with_generated=True, batch_size=2, pad_id=pad)
+    # Each example alone, unpadded: the value sorting and padding must not change.
+    for i, example in enumerate(examples):
+        alone, _ = sequence_logps(model, collate([example], with_generated=True, pad_id=pad))
+        assert torch.allclose(got["real"][i], alone[0], atol=1e-5), i
+        assert torch.allclose(got["generated"][i], alone[1], atol=1e-5), i
