@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import fields
@@ -39,6 +40,16 @@ class MiniOptions(BenchmarkOptions):
     """On a model the suite is the run's own (``data.mini``); ``seed`` is for scoring a file."""
 
     seed: int = Field(0, description="Seed of the mini suite the ids refer to.")
+    answer_budget: float = Field(
+        1.5,
+        ge=0.0,
+        description=(
+            "Cut each domain's answers at this multiple of its longest reference answer, in"
+            " tokens (plus 8), or at eval.max_new_tokens if lower; 0: eval.max_new_tokens only."
+            " A looping answer then stops early instead of holding its whole batch to"
+            " max_new_tokens."
+        ),
+    )
 
 
 class MiniBenchmark:
@@ -56,19 +67,10 @@ class MiniBenchmark:
         self, model: Any, tokenizer: Any, cfg: EvalConfig, options: Any, run: RunConfig
     ) -> list[BenchmarkResult]:
         """Answer the test items of ``run.data.mini`` (``cfg.limit`` per domain) and score."""
-        from gsil_bench.evaluation.chat_generation import answer_conversations
-
         suite = shared_suite(run.data.mini)
         items = _first_per_domain(suite.test, cfg.limit)
         began = time.perf_counter()
-        answers = answer_conversations(
-            model,
-            tokenizer,
-            [item.turns for item in items],
-            max_new_tokens=cfg.max_new_tokens,
-            batch_size=cfg.batch_size,
-            progress=True,
-        )
+        answers = _answer(model, tokenizer, items, cfg, options.answer_budget)
         generation_s = time.perf_counter() - began
         results = list(score_items(items, answers).values())
         began = time.perf_counter()
@@ -101,6 +103,36 @@ class MiniBenchmark:
         """Score a JSONL of answers: one result per domain, each with ``details["n"]``."""
         items, responses = read_answers(path, seed=options.seed)
         return list(score_items(items, responses).values())
+
+
+def _answer(
+    model: Any, tokenizer: Any, items: list[TestItem], cfg: EvalConfig, budget: float
+) -> list[list[str]]:
+    """Greedy answers to every turn of ``items``, one domain at a time, each domain's answers
+    cut at ``budget`` times its longest reference (see ``MiniOptions.answer_budget``)."""
+    from gsil_bench.evaluation.chat_generation import answer_conversations
+
+    answers: dict[str, list[str]] = {}
+    for domain in dict.fromkeys(item.domain for item in items):
+        group = [item for item in items if item.domain == domain]
+        limit = cfg.max_new_tokens
+        if budget > 0:
+            longest = max(
+                len(tokenizer(text, add_special_tokens=False)["input_ids"])
+                for item in group
+                for text in item.turn_references or [item.reference]
+            )
+            limit = min(limit, math.ceil(budget * longest) + 8)
+        replies = answer_conversations(
+            model,
+            tokenizer,
+            [item.turns for item in group],
+            max_new_tokens=limit,
+            batch_size=cfg.batch_size,
+            progress=True,
+        )
+        answers.update((item.id, reply) for item, reply in zip(group, replies, strict=True))
+    return [answers[item.id] for item in items]
 
 
 def answer_digest(answers: Sequence[str]) -> str:

@@ -6,6 +6,9 @@ tasks and no function appears in two splits. Hidden tests are asserts whose expe
 come from running the reference; the flawed ("rejected") function is a typical slip (an
 off-by-one bound, ``>=`` for ``>``, a missed edge case) that fails at least one of them.
 
+The alignment skill is a set of families (``SKILL_FAMILIES``) that the base split holds few of;
+held-out tasks are worded with a phrasing no training split uses.
+
 Scoring (``mini/code``): pass@1 of one greedy completion; the completion (the code of its first
 fenced block, if it has one) followed by the hidden asserts runs in the sandbox.
 """
@@ -13,6 +16,7 @@ fenced block, if it has one) followed by the hidden asserts runs in the sandbox.
 from __future__ import annotations
 
 import copy
+import hashlib
 import random
 import re
 import string
@@ -22,11 +26,27 @@ from dataclasses import dataclass
 from typing import Any
 
 from gsil_bench.errors import UserError
-from gsil_bench.minisuite.task import Scored, Task, TestItem, mean
+from gsil_bench.minisuite.task import (
+    Draw,
+    Scored,
+    Split,
+    Task,
+    TestItem,
+    is_kind_at,
+    mean,
+    phrase,
+    unique_tasks,
+)
 
 PHRASINGS = (
     "Write a Python function {signature} that returns {description}.",
     "Define {signature} so that it returns {description}.",
+)
+HELDOUT_PHRASINGS = ("Implement {signature}, which returns {description}.",)
+# The alignment skill: families the base split holds few of (comparisons with a constant,
+# multiples and remainders), so the base model has rarely seen how to write them.
+SKILL_FAMILIES = frozenset(
+    {"times", "multiple", "mod", "at_least", "at_most", "keep_above", "count_above"}
 )
 LETTERS = string.ascii_lowercase
 
@@ -174,29 +194,42 @@ def all_families() -> dict[str, list[CodeSpec]]:
 # fmt: on
 
 
-def generate(rng: random.Random, n: int) -> list[Task]:
-    """``n`` distinct tasks drawn uniformly from the whole task space.
+def generate(rng: random.Random, n: int, split: Split, seen: set[str]) -> list[Task]:
+    """``n`` tasks new to ``seen``, each drawn uniformly from the skill families' tasks or from
+    the others' (as the split's skill share asks).
 
-    Uniformly, not family by family: every prefix of a shuffled space (hence every split)
-    then has the same family mix in expectation; taking families in turn would exhaust the
-    small ones first and leave the training splits a different mix from the test split.
-    The families' parameter ranges are sized so that no family dominates the space.
+    Uniformly over tasks, not family by family: every split then has the same family mix in
+    expectation; taking families in turn would exhaust the small ones first. The families'
+    parameter ranges are sized so that no family dominates the space.
     """
-    space = [(family, spec) for family, specs in all_families().items() for spec in specs]
-    if n > len(space):
-        raise UserError(
-            f"mini suite: the 'code' domain has {len(space)} distinct tasks, {n} were asked"
-            " for; lower n_base/n_align/n_test"
-        )
-    # A whole shuffle (random.sample's draws depend on n) and phrasing draws made after it:
-    # a larger n_base leaves the first tasks, the test split, unchanged.
-    rng.shuffle(space)
-    return [_task(rng, family, spec) for family, spec in space[:n]]
+    pools: dict[bool, list[tuple[str, CodeSpec]]] = {True: [], False: []}
+    for family, specs in all_families().items():
+        pools[family in SKILL_FAMILIES] += [(family, spec) for spec in specs]
+    wanted = {
+        skill: sum(is_kind_at(i, split.skill_share) == skill for i in range(n)) for skill in pools
+    }
+    for skill, pool in pools.items():
+        left = sum(spec.name not in seen for _, spec in pool)
+        if wanted[skill] > left:
+            kind = "skill" if skill else "non-skill"
+            raise UserError(
+                f"mini suite: the 'code' domain has {left} {kind} tasks left for its {split.name}"
+                f" split, {wanted[skill]} were asked for; lower n_base/n_align/n_test"
+            )
+
+    def sample(rng: random.Random, draw: Draw) -> Task:
+        family, spec = rng.choice(pools[draw.skill])
+        while spec.name in seen:  # cheaper than building a task unique_tasks would reject
+            family, spec = rng.choice(pools[draw.skill])
+        return _task(rng, draw, family, spec)
+
+    return unique_tasks(sample, n, rng, "code", split, seen)
 
 
-def _task(rng: random.Random, family: str, spec: CodeSpec) -> Task:
+def _task(rng: random.Random, draw: Draw, family: str, spec: CodeSpec) -> Task:
     signature = f"{spec.name}({spec.arg})"
-    prompt = rng.choice(PHRASINGS).format(signature=signature, description=spec.description)
+    wording = phrase(rng, draw, PHRASINGS, HELDOUT_PHRASINGS)
+    prompt = wording.format(signature=signature, description=spec.description)
     reference = spec.source()
     function = _compile(reference, spec.name)
     # Each input is deep-copied so that a reference that mutated it could not skew the next.
@@ -236,19 +269,41 @@ def code_of(completion: str) -> str:
 
 def score(items: list[TestItem], answers: list[list[str]], workers: int) -> Scored:
     """pass@1: each completion and its item's hidden asserts run in the sandbox, ``workers``
-    programs at a time."""
-    # Imported here: the sandbox probes the OS once, which the other domains do not need.
-    from gsil_bench.evaluation.sandbox import run_check
+    programs at a time; a program already checked in this process is not run again."""
 
     def run(pair: tuple[TestItem, list[str]]) -> dict[str, Any]:
         item, (completion,) = pair
         if not completion.strip():
             return {"id": item.id, "score": 0.0, "status": "empty"}
         program = code_of(completion) + "\n\n" + item.check["tests"] + "\n"
-        result = run_check(program, timeout_s=CODE_TIMEOUT_S)
-        return {"id": item.id, "score": float(result.passed), "status": result.status}
+        status = checked_status(program)
+        return {"id": item.id, "score": float(status == "passed"), "status": status}
 
     # Threads suffice: each check is a child process, the threads only wait on it.
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         rows = list(pool.map(run, zip(items, answers, strict=True)))
     return {"pass@1": mean([r["score"] for r in rows])}, rows
+
+
+# Verdicts of programs checked in this process, by sha256 of the program. The methods of a
+# study answer many items alike (as their base model did), so a sweep's runs would run the
+# same programs again and again. Only "passed" and "failed" are kept: a timeout or a sandbox
+# error may not recur. The hidden asserts are deterministic; a program that draws random
+# numbers or reads the clock keeps the verdict of its first run.
+_VERDICTS: dict[str, str] = {}
+_VERDICTS_CAP = 100_000
+
+
+def checked_status(program: str) -> str:
+    """The sandbox's verdict on ``program`` ("passed", "failed", "timeout" or "error")."""
+    # Imported here: the sandbox probes the OS once, which the other domains do not need.
+    from gsil_bench.evaluation.sandbox import run_check
+
+    key = hashlib.sha256(program.encode("utf-8", "surrogatepass")).hexdigest()
+    known = _VERDICTS.get(key)
+    if known is not None:
+        return known
+    status = str(run_check(program, timeout_s=CODE_TIMEOUT_S).status)
+    if status in ("passed", "failed") and len(_VERDICTS) < _VERDICTS_CAP:
+        _VERDICTS[key] = status
+    return status

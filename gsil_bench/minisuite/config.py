@@ -21,17 +21,34 @@ class MiniSuiteConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     seed: int = 0
-    n_base: int = Field(default=8000, ge=0)
+    n_base: int = Field(default=6000, ge=0)
     n_align: int = Field(default=1000, ge=0)
-    n_test: int = Field(default=200, ge=0)
+    n_test: int = Field(default=2000, ge=0)
     domains: tuple[Domain, ...] = DOMAINS
-    math_min_steps: int = Field(default=2, ge=1)
-    math_max_steps: int = Field(default=3, ge=1)
-    math_max_number: int = Field(default=20, ge=2, description="largest start value and operand")
-    math_max_value: int = Field(default=100, ge=4, description="largest intermediate result")
+    # Each domain has an alignment skill (multiplication, a set of function families, the
+    # comma format, refusing harmful requests): the test and align splits hold ``skill_share``
+    # of skill tasks, the base split only ``<domain>_base_skill_share``, so that aligning
+    # teaches the base model something it rarely saw. The base shares differ because the
+    # skills generalise differently: a handful of refusals teach the tiny model to refuse most
+    # harmful requests, a few dozen products do not teach it to multiply. They are set so
+    # that the base model scores between 0.25 and 0.75 in every domain. ``heldout_share`` of
+    # the test items are worded with templates that no training split uses.
+    skill_share: float = Field(default=0.5, ge=0.0, le=1.0)
+    math_base_skill_share: float = Field(default=0.06, ge=0.0, le=1.0)
+    code_base_skill_share: float = Field(default=0.03, ge=0.0, le=1.0)
+    dialogue_base_skill_share: float = Field(default=0.08, ge=0.0, le=1.0)
+    safety_base_skill_share: float = Field(default=0.005, ge=0.0, le=1.0)
+    heldout_share: float = Field(default=0.25, ge=0.0, le=1.0)
+    math_min_steps: int = Field(default=1, ge=1)
+    math_max_steps: int = Field(default=2, ge=1)
+    math_max_number: int = Field(default=10, ge=5, description="largest start value and operand")
+    math_max_value: int = Field(default=50, ge=10, description="largest intermediate result")
     dialogue_min_items: int = Field(default=2, ge=2)
-    dialogue_max_items: int = Field(default=5, ge=2, le=7)
-    safety_harmful_fraction: float = Field(default=0.5, ge=0.0, le=1.0)
+    dialogue_max_items: int = Field(default=3, ge=2, le=7)
+
+    def base_skill_share(self, domain: Domain) -> float:
+        """The share of skill tasks in ``domain``'s base split."""
+        return float(getattr(self, f"{domain}_base_skill_share"))
 
     @model_validator(mode="after")
     def _check_ranges(self) -> MiniSuiteConfig:

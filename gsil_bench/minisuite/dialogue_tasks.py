@@ -9,6 +9,10 @@ constraint is judged against what the model itself said in turn 1.
 Scoring (``mini/dialogue``): constraint_accuracy, the fraction of all constraints met, and
 all_satisfied, the fraction of items that met every constraint; an item's score is its
 fraction met.
+
+The alignment skill is the comma-separated format: skill conversations ask for their list
+separated by commas, the others one item per line, and the base split holds few of the former.
+Held-out conversations open with a wording no training split uses.
 """
 
 from __future__ import annotations
@@ -18,7 +22,18 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from gsil_bench.minisuite.task import Rows, Scored, Task, TestItem, interleaved, mean, unique_tasks
+from gsil_bench.minisuite.task import (
+    Draw,
+    Rows,
+    Scored,
+    Split,
+    Task,
+    TestItem,
+    interleaved,
+    mean,
+    phrase,
+    unique_tasks,
+)
 
 CATEGORIES: dict[str, tuple[str, ...]] = {
     "colours": ("red", "blue", "green", "yellow", "purple", "orange", "pink", "brown", "black",
@@ -58,12 +73,24 @@ LIST_PHRASINGS = {
               "List {n} {what} on one line, separated by commas.",
               "Write {n} {what}, separated by commas."),
 }  # fmt: skip
+HELDOUT_LIST_PHRASINGS = {
+    "line": ("Please list {n} {what}, each on a new line.",),
+    "comma": ("Please list {n} {what}, with commas between them.",),
+}
 SPELL_PHRASINGS = {
     "line": ("Spell the word {word}, one letter per line.",
              "Write the letters of {word}, one per line."),
     "comma": ("Spell the word {word} with its letters separated by commas.",
               "Write the letters of {word}, separated by commas."),
 }  # fmt: skip
+HELDOUT_SPELL_PHRASINGS = {
+    "line": ("Spell out {word}, each letter on a new line.",),
+    "comma": ("Spell out {word}, with commas between the letters.",),
+}
+COUNT_PHRASINGS = ("Count from {start} to {end}, {suffix}.",)
+HELDOUT_COUNT_PHRASINGS = ("Please count up from {start} to {end}, {suffix}.",)
+COPY_PHRASINGS = ("Write the words {words}, {suffix}.",)
+HELDOUT_COPY_PHRASINGS = ("Repeat the words {words}, {suffix}.",)
 FORMAT_SUFFIX = {"line": "one per line", "comma": "separated by commas"}
 SENTENCES = {
     4: "{x} is really nice.",
@@ -97,24 +124,29 @@ WRONG_OPS = {
     "last": "first",
 }
 # Shares of the kinds per 20 tasks, by position, so that every split has the same mix. Each
-# kind's task space must hold its share of the default 2,300 (category: 504, count: 792,
-# spell: 348, copy: millions); a kind drawn from uniformly never drifts as it fills up.
-KIND_SHARES = {"category": 3, "count": 5, "spell": 2, "copy": 10}
+# kind's task space must hold its share of the default 2,250 per format, the line format
+# taking most of the base split (category: 5 x 14 x 2 = 140 first turns per format, count:
+# 999 x 2, spell: about 200, copy: millions); a kind drawn from uniformly never drifts as it
+# fills up.
+KIND_SHARES = {"category": 1, "count": 9, "spell": 1, "copy": 9}
 
 
-def generate(rng: random.Random, n: int, *, min_items: int, max_items: int) -> list[Task]:
+def generate(
+    rng: random.Random, n: int, split: Split, seen: set[str], *, min_items: int, max_items: int
+) -> list[Task]:
+    """``n`` conversations new to ``seen``; skill draws ask for comma-separated lists."""
     cycle = interleaved(KIND_SHARES)
 
-    def sample(rng: random.Random, index: int) -> Task:
-        return _task(rng, cycle[index % len(cycle)], min_items, max_items)
+    def sample(rng: random.Random, draw: Draw) -> Task:
+        return _task(rng, draw, cycle[draw.index % len(cycle)], min_items, max_items)
 
-    return unique_tasks(sample, n, rng, "dialogue")
+    return unique_tasks(sample, n, rng, "dialogue", split, seen)
 
 
-def _task(rng: random.Random, kind: str, min_items: int, max_items: int) -> Task:
-    fmt = rng.choice(("line", "comma"))
+def _task(rng: random.Random, draw: Draw, kind: str, min_items: int, max_items: int) -> Task:
+    fmt = "comma" if draw.skill else "line"
     n = rng.randint(min_items, max_items)
-    turn1, items, constraints1 = _first_turn(rng, kind, fmt, n)
+    turn1, items, constraints1 = _first_turn(rng, draw, kind, fmt, n)
     ops = ["reverse", "first", "last", "reformat"]
     if kind != "count":
         ops += ["upper", "sort"]
@@ -132,27 +164,34 @@ def _task(rng: random.Random, kind: str, min_items: int, max_items: int) -> Task
 
 
 def _first_turn(
-    rng: random.Random, kind: str, fmt: str, n: int
+    rng: random.Random, draw: Draw, kind: str, fmt: str, n: int
 ) -> tuple[str, list[str], list[dict[str, Any]]]:
     count = {"type": "item_count", "n": n, "sep": fmt}
+    suffix = FORMAT_SUFFIX[fmt]
     if kind == "category":
         what = rng.choice(list(CATEGORIES))
         vocab = CATEGORIES[what]
         items = rng.sample(vocab, n)
-        text = rng.choice(LIST_PHRASINGS[fmt]).format(n=n, what=what)
+        wording = phrase(rng, draw, LIST_PHRASINGS[fmt], HELDOUT_LIST_PHRASINGS[fmt])
+        text = wording.format(n=n, what=what)
         return text, items, [count, {"type": "items_from", "vocab": list(vocab), "sep": fmt}]
     if kind == "count":
-        start = rng.randint(1, 99)
+        start = rng.randint(1, 999)
         items = [str(i) for i in range(start, start + n)]
-        text = f"Count from {start} to {start + n - 1}, {FORMAT_SUFFIX[fmt]}."
+        wording = phrase(rng, draw, COUNT_PHRASINGS, HELDOUT_COUNT_PHRASINGS)
+        text = wording.format(start=start, end=start + n - 1, suffix=suffix)
     elif kind == "spell":
         word = rng.choice(SPELL_WORDS)
         items = list(word)
         count = {**count, "n": len(items)}
-        text = rng.choice(SPELL_PHRASINGS[fmt]).format(word=word)
+        wording = phrase(rng, draw, SPELL_PHRASINGS[fmt], HELDOUT_SPELL_PHRASINGS[fmt])
+        text = wording.format(word=word)
     else:
         items = rng.sample(WORDS, n)
-        text = f"Write the words {', '.join(items[:-1])} and {items[-1]}, {FORMAT_SUFFIX[fmt]}."
+        words = f"{', '.join(items[:-1])} and {items[-1]}"
+        text = phrase(rng, draw, COPY_PHRASINGS, HELDOUT_COPY_PHRASINGS).format(
+            words=words, suffix=suffix
+        )
     return text, items, [count, {"type": "items_equal", "items": items, "sep": fmt}]
 
 

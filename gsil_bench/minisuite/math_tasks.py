@@ -1,4 +1,4 @@
-"""Mini-suite math: GSM8K-like word problems of 2-4 arithmetic steps with a worked answer.
+"""Mini-suite math: GSM8K-like word problems of a few arithmetic steps with a worked answer.
 
 The text is short and regular on purpose: a 0.9M-parameter model with one token per digit
 learns it in minutes (DESIGN section 10). A solution is one equation per step, "a op b = c",
@@ -6,6 +6,11 @@ then "#### answer", the GSM8K answer format. The steps' words stay in the questi
 word in the answer lengthens what the tiny model must generate without error. The flawed
 ("rejected") solution makes one arithmetic slip and carries the wrong value through to a wrong
 final answer.
+
+The alignment skill is multiplication and division: skill problems have one ``*`` or ``/`` step,
+the others add and subtract only, so a base model trained on a base split with few skill
+problems rarely carries out a product or a quotient. Held-out problems are worded with step
+phrases and a question no training split uses.
 
 Scoring (``mini/math``): accuracy; the prediction is the number after the last ``####``, or
 else the last number in the answer (commas and a trailing ``.0`` are tolerated).
@@ -17,7 +22,17 @@ import random
 import re
 from dataclasses import dataclass
 
-from gsil_bench.minisuite.task import Rows, Scored, Task, TestItem, mean, unique_tasks
+from gsil_bench.minisuite.task import (
+    Draw,
+    Rows,
+    Scored,
+    Split,
+    Task,
+    TestItem,
+    mean,
+    phrase,
+    unique_tasks,
+)
 
 NAMES = (
     ("Ava", "she"), ("Ben", "he"), ("Mia", "she"), ("Leo", "he"), ("Zoe", "she"),
@@ -35,6 +50,15 @@ PHRASES = {
     "*": ("ends up with {n} times as many",),
     "/": ("splits them into {n} equal piles and keeps one",),
 }
+HELDOUT_PHRASES = {
+    "+": ("is given {n} more", "picks up {n} more"),
+    "-": ("drops {n}", "uses up {n}"),
+    "*": ("now has {n} times as many",),
+    "/": ("shares them equally among {n} friends and keeps one share",),
+}
+QUESTIONS = ("How many {objects} does {name} have now?",)
+HELDOUT_QUESTIONS = ("How many {objects} does {name} end up with?",)
+SKILL_OPS, PLAIN_OPS = ("*", "/"), ("+", "-")
 FACTORS = (2, 3, 4, 5)  # multipliers and divisors stay small: the model has to carry them out
 
 
@@ -59,36 +83,50 @@ def apply(op: str, value: int, operand: int) -> int | None:
 def generate(
     rng: random.Random,
     n: int,
+    split: Split,
+    seen: set[str],
     *,
     min_steps: int,
     max_steps: int,
     max_number: int,
     max_value: int,
 ) -> list[Task]:
-    """``n`` distinct problems; step counts cycle over [min_steps, max_steps] by position."""
+    """``n`` problems new to ``seen``; step counts cycle over [min_steps, max_steps] by position."""
 
-    def sample(rng: random.Random, index: int) -> Task:
-        steps = min_steps + index % (max_steps - min_steps + 1)
-        return _problem(rng, steps, max_number, max_value)
+    def sample(rng: random.Random, draw: Draw) -> Task:
+        steps = min_steps + draw.index % (max_steps - min_steps + 1)
+        while True:
+            task = _problem(rng, draw, steps, max_number, max_value)
+            if task is not None:
+                return task
 
-    return unique_tasks(sample, n, rng, "math")
+    return unique_tasks(sample, n, rng, "math", split, seen)
 
 
-def _problem(rng: random.Random, n_steps: int, max_number: int, max_value: int) -> Task:
+def _problem(
+    rng: random.Random, draw: Draw, n_steps: int, max_number: int, max_value: int
+) -> Task | None:
+    """A problem of ``n_steps`` steps, one of them (at a random position) a ``*`` or ``/``
+    step for a skill draw; None where the chain allows no such step (the caller redraws)."""
     name, pronoun = rng.choice(NAMES)
     objects = rng.choice(OBJECTS)
     start = rng.randint(2, max_number)
+    skill_at = rng.randrange(n_steps) if draw.skill else -1
     steps: list[Step] = []
     values = [start]
-    for _ in range(n_steps):
-        step = _next_step(rng, values[-1], max_number, max_value)
+    for position in range(n_steps):
+        ops = SKILL_OPS if position == skill_at else PLAIN_OPS
+        step = _next_step(rng, draw, values[-1], ops, max_number, max_value)
+        if step is None:
+            return None
         result = apply(step.op, values[-1], step.operand)
         assert result is not None  # _next_step offers only steps that stay positive and whole
         steps.append(step)
         values.append(result)
     sentences = [f"{name} has {start} {objects}.", f"{pronoun.capitalize()} {steps[0].phrase}."]
     sentences += [f"Then {pronoun} {step.phrase}." for step in steps[1:]]
-    sentences.append(f"How many {objects} does {name} have now?")
+    question = phrase(rng, draw, QUESTIONS, HELDOUT_QUESTIONS)
+    sentences.append(question.format(objects=objects, name=name))
     question = " ".join(sentences)
     solution = _solution(steps, values)
     rejected = _solution(steps, _slipped_values(rng, steps, values))
@@ -102,16 +140,27 @@ def _problem(rng: random.Random, n_steps: int, max_number: int, max_value: int) 
     )
 
 
-def _next_step(rng: random.Random, value: int, max_number: int, max_value: int) -> Step:
+def _next_step(
+    rng: random.Random,
+    draw: Draw,
+    value: int,
+    ops: tuple[str, ...],
+    max_number: int,
+    max_value: int,
+) -> Step | None:
     options: list[tuple[str, list[int]]] = [
         ("+", [n for n in range(1, max_number + 1) if value + n <= max_value]),
         ("-", list(range(1, min(max_number, value - 1) + 1))),
         ("*", [k for k in FACTORS if k <= max_number and value * k <= max_value]),
         ("/", [k for k in FACTORS if k <= max_number and value % k == 0]),
     ]
-    op, operands = rng.choice([(op, operands) for op, operands in options if operands])
+    usable = [(op, operands) for op, operands in options if operands and op in ops]
+    if not usable:
+        return None
+    op, operands = rng.choice(usable)
     operand = rng.choice(operands)
-    return Step(op, operand, rng.choice(PHRASES[op]).format(n=operand))
+    wording = phrase(rng, draw, PHRASES[op], HELDOUT_PHRASES[op])
+    return Step(op, operand, wording.format(n=operand))
 
 
 def _solution(steps: list[Step], values: list[int]) -> str:

@@ -6,11 +6,19 @@ The tiny base model trains on ``base``, the losses align on ``align``, ``test`` 
 ``gsil_bench.minisuite.scoring.score_items``.
 
 Sizes (``n_base``, ``n_align``, ``n_test``) are totals over the chosen domains, split evenly
-(the first domains take the remainder). Per domain the tasks are drawn once, all distinct,
-and cut in order into test, align and base: no prompt (no first user turn, no code function)
-is in two splits, every split has the same mix of task kinds, and changing ``n_base`` leaves
-the test items as they were. Every demonstration also carries a flawed ``rejected`` response,
-so the ``swap_rejected`` data-quality ablation works here as on preference data.
+(the first domains take the remainder). Per domain the tasks are drawn from one random stream,
+test first, then align, then base, all distinct: no prompt (no first user turn, no code
+function) is in two splits, and changing ``n_base`` leaves test and align as they were.
+
+What makes the suite an instrument rather than a recall test:
+each domain has an *alignment skill* (math: a product or quotient step; code: a set of
+function families; dialogue: comma-separated lists; safety: refusing harmful requests) that
+``skill_share`` of the align and test tasks exercise but only ``<domain>_base_skill_share``
+of the base split, so the base model does it poorly and aligning can teach it; and
+``heldout_share`` of the test items are worded with templates no training split uses, so a
+score measures generalisation. Every item's ``meta`` says which it is (``skill``,
+``heldout``). Every demonstration also carries a flawed ``rejected`` response, so the
+``swap_rejected`` data-quality ablation works here as on preference data.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ from dataclasses import asdict, dataclass
 from gsil_bench.data.records import Demonstration, Message
 from gsil_bench.minisuite import code_tasks, dialogue_tasks, math_tasks, safety_tasks
 from gsil_bench.minisuite.config import MiniSuiteConfig
-from gsil_bench.minisuite.task import Task, TestItem
+from gsil_bench.minisuite.task import Split, Task, TestItem
 
 
 @dataclass
@@ -77,11 +85,25 @@ def build_suite(config: MiniSuiteConfig | None = None) -> MiniSuite:
     align: list[Demonstration] = []
     test: list[TestItem] = []
     for position, domain in enumerate(config.domains):
+        # One random stream and one set of used keys per domain, drawn test first: adding a
+        # domain leaves the others unchanged, and a larger n_base leaves test and align as
+        # they were. No key (prompt, function) is in two splits.
+        rng = random.Random(f"gsil-bench-mini:{config.seed}:{domain}")
+        seen: set[str] = set()
+
         n_test, n_align, n_base = (sizes[s][position] for s in ("test", "align", "base"))
-        tasks = _generate(domain, config, n_test + n_align + n_base)
-        test += [_test_item(domain, i, task) for i, task in enumerate(tasks[:n_test])]
-        align += _demonstrations(domain, "align", tasks[n_test : n_test + n_align])
-        base += _demonstrations(domain, "base", tasks[n_test + n_align :])
+        splits = (
+            Split("test", config.skill_share, config.heldout_share),
+            Split("align", config.skill_share),
+            Split("base", config.base_skill_share(domain)),
+        )
+        tasks = [
+            _generate(domain, config, rng, n, split, seen)
+            for split, n in zip(splits, (n_test, n_align, n_base), strict=True)
+        ]
+        test += [_test_item(domain, i, task) for i, task in enumerate(tasks[0])]
+        align += _demonstrations(domain, "align", tasks[1])
+        base += _demonstrations(domain, "base", tasks[2])
     # Mix the domains so that every training batch sees all of them.
     shuffler = random.Random(f"gsil-bench-mini:{config.seed}:shuffle")
     shuffler.shuffle(base)
@@ -112,25 +134,32 @@ def _shares(total: int, parts: int) -> list[int]:
     return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
 
 
-def _generate(domain: str, config: MiniSuiteConfig, n: int) -> list[Task]:
-    # One random stream per domain, so that adding a domain leaves the others unchanged.
-    rng = random.Random(f"gsil-bench-mini:{config.seed}:{domain}")
+def _generate(
+    domain: str, config: MiniSuiteConfig, rng: random.Random, n: int, split: Split, seen: set[str]
+) -> list[Task]:
     if domain == "math":
         return math_tasks.generate(
             rng,
             n,
+            split,
+            seen,
             min_steps=config.math_min_steps,
             max_steps=config.math_max_steps,
             max_number=config.math_max_number,
             max_value=config.math_max_value,
         )
     if domain == "code":
-        return code_tasks.generate(rng, n)
+        return code_tasks.generate(rng, n, split, seen)
     if domain == "dialogue":
         return dialogue_tasks.generate(
-            rng, n, min_items=config.dialogue_min_items, max_items=config.dialogue_max_items
+            rng,
+            n,
+            split,
+            seen,
+            min_items=config.dialogue_min_items,
+            max_items=config.dialogue_max_items,
         )
-    return safety_tasks.generate(rng, n, harmful_fraction=config.safety_harmful_fraction)
+    return safety_tasks.generate(rng, n, split, seen)
 
 
 def _test_item(domain: str, index: int, task: Task) -> TestItem:

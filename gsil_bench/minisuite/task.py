@@ -3,6 +3,7 @@ scorer reads, and the sampling and averaging helpers."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +31,33 @@ class Task:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-Sampler = Callable[[random.Random, int], Task]
+@dataclass(frozen=True)
+class Split:
+    """How one split draws a domain's tasks.
+
+    ``skill_share``: the share of tasks that exercise the domain's *alignment skill*, the
+    behaviour the base split shows too rarely for the base model to learn it (refusing harmful
+    requests, a family of functions, ...); ``heldout_share``: the share phrased with *held-out
+    templates*, wordings no training split ever uses (the test split only), so a test score
+    measures generalisation, not recall of the alignment split.
+    """
+
+    name: str
+    skill_share: float
+    heldout_share: float = 0.0
+
+
+@dataclass(frozen=True)
+class Draw:
+    """What the task at ``index`` of a split must be: a skill task or not, held-out
+    phrasing or not."""
+
+    index: int
+    skill: bool
+    heldout: bool
+
+
+Sampler = Callable[[random.Random, Draw], Task]
 
 
 @dataclass
@@ -75,28 +102,40 @@ def mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
-def unique_tasks(sample: Sampler, n: int, rng: random.Random, domain: str) -> list[Task]:
-    """Draw tasks until ``n`` distinct keys are found.
+def unique_tasks(
+    sample: Sampler, n: int, rng: random.Random, domain: str, split: Split, seen: set[str]
+) -> list[Task]:
+    """Draw tasks until ``n`` keys are found that no earlier split (``seen``) holds.
 
-    ``sample`` gets the index of the task it is drawing, so that a domain can balance its
-    kinds by position (every prefix of the list, hence every split, stays balanced).
+    Skill and held-out tasks are spread evenly over the positions (every prefix of the list,
+    hence every ``eval.limit``, keeps the split's shares), and held-out phrasings are spread
+    evenly over skill and non-skill tasks alike. Each task's ``meta`` records both flags.
     """
     tasks: list[Task] = []
-    seen: set[str] = set()
+    made = {True: 0, False: 0}  # tasks drawn so far with and without the skill
     budget = 200 * n + 1000  # far above need; only an exhausted task space gets near it
     for _ in range(budget):
         if len(tasks) == n:
             return tasks
-        task = sample(rng, len(tasks))
+        skill = is_kind_at(len(tasks), split.skill_share)
+        draw = Draw(len(tasks), skill, is_kind_at(made[skill], split.heldout_share))
+        task = sample(rng, draw)
         if task.key not in seen:
             seen.add(task.key)
-            tasks.append(task)
+            made[skill] += 1
+            meta = {**task.meta, "skill": draw.skill, "heldout": draw.heldout}
+            tasks.append(dataclasses.replace(task, meta=meta))
     if len(tasks) == n:
         return tasks
     raise UserError(
-        f"mini suite: the '{domain}' domain ran out of distinct tasks after {len(tasks)} of {n};"
-        " lower n_base/n_align/n_test or widen its difficulty knobs"
+        f"mini suite: the '{domain}' domain ran out of distinct tasks after {len(tasks)} of {n}"
+        f" in its {split.name} split; lower n_base/n_align/n_test or widen its difficulty knobs"
     )
+
+
+def phrase(rng: random.Random, draw: Draw, seen: Sequence[str], heldout: Sequence[str]) -> str:
+    """One wording: from ``heldout`` for a held-out draw, else from ``seen``."""
+    return rng.choice(heldout if draw.heldout else seen)
 
 
 def is_kind_at(index: int, fraction: float) -> bool:

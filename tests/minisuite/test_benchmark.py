@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -30,14 +31,15 @@ def test_registered_as_mini():
 
 
 def test_score_file_by_id(tmp_path):
-    test = build_suite(MiniSuiteConfig(seed=2)).test
+    # Ten items of each domain of the default suite of seed 2, named by id.
+    test = [item for item in build_suite(MiniSuiteConfig(seed=2)).test if item.id[-4:] < "0010"]
     rows = [{"id": item.id, "responses": item.turn_references} for item in test]
     rows[0]["responses"] = [""] * len(test[0].turns)  # the first math item answered with nothing
     path = write_jsonl(tmp_path / "answers.jsonl", rows)
     results = MiniBenchmark().score_file(path, MiniOptions(seed=2))
     assert [r.benchmark for r in results] == DOMAIN_RESULTS
-    assert [r.details["n"] for r in results] == [50, 50, 50, 50]
-    assert results[0].metrics == {"accuracy": 49 / 50}
+    assert [r.details["n"] for r in results] == [10, 10, 10, 10]
+    assert results[0].metrics == {"accuracy": 9 / 10}
     assert all(value == 1.0 for r in results[1:] for value in r.metrics.values())
 
 
@@ -90,3 +92,40 @@ def test_answer_digest_is_a_short_sha256_of_the_answers_as_json():
     expected = hashlib.sha256(b'["Red\\nGreen", "Green"]').hexdigest()[:12]
     assert answer_digest(["Red\nGreen", "Green"]) == expected
     assert answer_digest(["a", "b"]) != answer_digest(["ab"]) != answer_digest(["a b"])
+
+
+def test_answers_are_cut_per_domain_at_the_budget_times_the_longest_reference(
+    monkeypatch, tiny_tokenizer
+):
+    from gsil_bench.evaluation import chat_generation
+    from gsil_bench.minisuite.benchmark import _answer
+    from gsil_bench.minisuite.task import TestItem
+
+    items = [
+        TestItem("m1", "math", ["q"], "1 + 2 = 3\n#### 3", {"answer": 3}, ["1 + 2 = 3\n#### 3"]),
+        TestItem("m2", "math", ["q"], "#### 3", {"answer": 3}, ["#### 3"]),
+        TestItem("s1", "safety", ["q"], "ok", {"harmful": False}, ["ok"]),
+    ]
+    asked: dict[str, int] = {}
+
+    def fake(model, tokenizer, turns, *, max_new_tokens, **_):
+        asked[turns[0][0] + str(len(turns))] = max_new_tokens
+        return [["a"] for _ in turns]
+
+    monkeypatch.setattr(chat_generation, "answer_conversations", fake)
+
+    def tokens(text: str) -> int:
+        return len(tiny_tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    longest_math = max(tokens("1 + 2 = 3\n#### 3"), tokens("#### 3"))
+    cfg = EvalConfig(max_new_tokens=160)
+    assert _answer(None, tiny_tokenizer, items, cfg, 1.5) == [["a"], ["a"], ["a"]]
+    assert asked == {
+        "q2": math.ceil(1.5 * longest_math) + 8,
+        "q1": math.ceil(1.5 * tokens("ok")) + 8,
+    }
+    # eval.max_new_tokens stays the ceiling, and a budget of 0 leaves it alone.
+    _answer(None, tiny_tokenizer, items, EvalConfig(max_new_tokens=5), 1.5)
+    assert asked == {"q2": 5, "q1": 5}
+    _answer(None, tiny_tokenizer, items, cfg, 0.0)
+    assert asked == {"q2": 160, "q1": 160}

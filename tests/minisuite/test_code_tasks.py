@@ -9,7 +9,9 @@ from collections import Counter
 from gsil_bench.minisuite import code_tasks
 from gsil_bench.minisuite.code_tasks import code_of
 from gsil_bench.minisuite.scoring import score_items
-from gsil_bench.minisuite.task import TestItem
+from gsil_bench.minisuite.task import Draw, Split, TestItem
+
+PLAIN = Draw(index=0, skill=False, heldout=False)
 
 
 def run_function(source: str, tests: str) -> bool:
@@ -25,7 +27,7 @@ def test_code_references_pass_and_every_flawed_twin_fails():
     # Over the whole task space, not a sample: a twin that passes would be a silent bug.
     for family, specs in code_tasks.all_families().items():
         for spec in specs:
-            task = code_tasks._task(random.Random(0), family, spec)
+            task = code_tasks._task(random.Random(0), PLAIN, family, spec)
             assert run_function(task.references[0], task.check["tests"]), spec.name
             assert not run_function(task.rejected[0], task.check["tests"]), spec.name
 
@@ -38,12 +40,18 @@ def test_code_items(suite):
         assert item.check["tests"].count("assert") >= 2
 
 
-def test_code_families_have_the_same_mix_in_every_split(suite):
-    space = {f: len(specs) for f, specs in code_tasks.all_families().items()}
+def test_code_skill_families_are_rare_in_base_and_others_drawn_uniformly(suite):
+    families = code_tasks.all_families()
+    plain = {f: len(specs) for f, specs in families.items() if f not in code_tasks.SKILL_FAMILIES}
     base = Counter(d.meta["family"] for d in suite.base if d.meta["domain"] == "code")
-    for family, size in space.items():
-        # 2000 of ~3000 tasks drawn uniformly: each family's share within a few points.
-        assert abs(base[family] / 2000 - size / sum(space.values())) < 0.03, family
+    # 3% of the 1,500 base tasks are skill tasks (45), the rest drawn uniformly from the others.
+    assert sum(base[f] for f in code_tasks.SKILL_FAMILIES) == 45
+    for family, size in plain.items():
+        assert abs(base[family] / 1455 - size / sum(plain.values())) < 0.03, family
+    test = [item for item in suite.test if item.domain == "code"]
+    assert all(
+        (item.meta["family"] in code_tasks.SKILL_FAMILIES) == item.meta["skill"] for item in test
+    )
 
 
 def test_code_of():
@@ -57,9 +65,29 @@ def test_code_in_a_fence_and_flawed_twins(items):
     fenced = [[f"Here it is:\n```python\n{item.reference}\n```\nDone."] for item in code]
     assert score_items(code, fenced)["mini/code"].metrics["pass@1"] == 1.0
     # The suite's flawed functions (the demonstrations' ``rejected``) fail the hidden tests.
-    tasks = code_tasks.generate(random.Random(0), 12)
+    tasks = code_tasks.generate(random.Random(0), 12, Split("test", 0.5), set())
     twins = [TestItem(f"c{i}", "code", list(t.turns), t.references[0], t.check)
              for i, t in enumerate(tasks)]  # fmt: skip
     result = score_items(twins, [[t.rejected[0]] for t in tasks], workers=2)["mini/code"]
     assert result.metrics["pass@1"] == 0.0
     assert {row["status"] for row in result.items} == {"failed"}
+
+
+def test_verdicts_are_reused_within_a_process_but_timeouts_are_not(monkeypatch):
+    from gsil_bench.evaluation import sandbox
+
+    calls: list[str] = []
+
+    def fake_run_check(program: str, **_):
+        calls.append(program)
+        status = "timeout" if "slow" in program else ("passed" if "good" in program else "failed")
+        return sandbox.CheckResult(status == "passed", status, "", 0.0)
+
+    monkeypatch.setattr(sandbox, "run_check", fake_run_check)
+    monkeypatch.setattr(code_tasks, "_VERDICTS", {})
+    programs = ["# good 1", "# bad 2", "# good 1", "# slow 3", "# slow 3", "# bad 2"]
+    assert [code_tasks.checked_status(p) for p in programs] == [
+        "passed", "failed", "passed", "timeout", "timeout", "failed"
+    ]  # fmt: skip
+    # The good and bad programs ran once each, the timing-out one both times.
+    assert calls == ["# good 1", "# bad 2", "# slow 3", "# slow 3"]

@@ -8,7 +8,7 @@ from collections import Counter
 
 from gsil_bench.minisuite.dialogue_tasks import _task, check_constraint, parse_items
 from gsil_bench.minisuite.scoring import score_items
-from gsil_bench.minisuite.task import TestItem, interleaved
+from gsil_bench.minisuite.task import Draw, TestItem, interleaved
 
 
 def test_dialogue_references_meet_their_constraints(suite):
@@ -24,16 +24,24 @@ def test_dialogue_references_meet_their_constraints(suite):
 
 def test_dialogue_kinds_have_the_same_mix_in_every_split(suite):
     assert interleaved({"a": 3, "b": 1}) == ["a", "a", "b", "a"]
+    # KIND_SHARES 1:9:1:9 per 20 tasks, 1,500 base tasks and 500 test items.
     base = Counter(d.meta["kind"] for d in suite.base if d.meta["domain"] == "dialogue")
-    assert base == {"category": 300, "count": 500, "spell": 200, "copy": 1000}
+    assert base == {"category": 75, "count": 675, "spell": 75, "copy": 675}
     test = Counter(item.meta["kind"] for item in suite.test if item.domain == "dialogue")
-    assert test == {"category": 8, "count": 12, "spell": 5, "copy": 25}
+    assert test == {"category": 25, "count": 225, "spell": 25, "copy": 225}
+
+
+def test_dialogue_skill_is_the_comma_format(suite):
+    for item in [item for item in suite.test if item.domain == "dialogue"]:
+        first_sep = item.check["constraints"][0][0]["sep"]
+        assert first_sep == ("comma" if item.meta["skill"] else "line")
 
 
 def test_dialogue_rejected_responses_break_a_constraint():
     rng = random.Random(3)
     for _ in range(300):
-        task = _task(rng, rng.choice(["category", "count", "spell", "copy"]), 2, 5)
+        draw = Draw(0, skill=rng.random() < 0.5, heldout=rng.random() < 0.5)
+        task = _task(rng, draw, rng.choice(["category", "count", "spell", "copy"]), 2, 5)
         first, second = task.rejected
         turn1, turn2 = task.check["constraints"]
         assert not all(check_constraint(c, first, None) for c in turn1)

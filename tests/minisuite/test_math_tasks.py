@@ -30,7 +30,11 @@ def _check_chain(solution: str) -> int:
 def test_math_solutions_are_correct_and_rejected_ones_wrong(suite):
     for item in [item for item in suite.test if item.domain == "math"]:
         assert _check_chain(item.reference) == item.check["answer"]
-        assert re.search(r"How many \w+ does \w+ have now\?$", item.turns[0])
+        ending = "end up with" if item.meta["heldout"] else "have now"
+        assert re.search(rf"How many \w+ does \w+ {ending}\?$", item.turns[0])
+        # Skill problems have exactly one product or quotient step, the others none.
+        products = len(re.findall(r" [*/] ", item.reference))
+        assert products == (1 if item.meta["skill"] else 0), item.reference
     demos = [d for d in suite.base if d.meta["domain"] == "math"]
     steps = Counter(d.meta["steps"] for d in demos)
     config = MiniSuiteConfig()

@@ -32,16 +32,37 @@ def first_turns(suite: MiniSuite, split: str) -> set[str]:
 
 
 def test_default_sizes_are_balanced(suite):
-    assert (len(suite.base), len(suite.align), len(suite.test)) == (8000, 1000, 200)
-    assert Counter(d.meta["domain"] for d in suite.base) == dict.fromkeys(DOMAINS, 2000)
+    assert (len(suite.base), len(suite.align), len(suite.test)) == (6000, 1000, 2000)
+    assert Counter(d.meta["domain"] for d in suite.base) == dict.fromkeys(DOMAINS, 1500)
     assert Counter(d.meta["domain"] for d in suite.align) == dict.fromkeys(DOMAINS, 250)
-    assert Counter(item.domain for item in suite.test) == dict.fromkeys(DOMAINS, 50)
+    assert Counter(item.domain for item in suite.test) == dict.fromkeys(DOMAINS, 500)
+
+
+def test_skill_is_rare_in_base_and_half_of_align_and_test(suite):
+    # Defaults: skill_share 0.5 (align and test), base shares math 6%, code 3%, dialogue 8%,
+    # safety 0.5% of the 1,500 base tasks, spread evenly.
+    in_base = {"math": 90, "code": 45, "dialogue": 120, "safety": 7}
+    for domain in DOMAINS:
+        base = [d.meta["skill"] for d in suite.base if d.meta["domain"] == domain]
+        align = [d.meta["skill"] for d in suite.align if d.meta["domain"] == domain]
+        test = [item.meta["skill"] for item in suite.test if item.domain == domain]
+        assert (sum(base), sum(align), sum(test)) == (in_base[domain], 125, 250)
+
+
+def test_heldout_wordings_are_in_the_test_split_only(suite):
+    for domain in DOMAINS:
+        test = [item for item in suite.test if item.domain == domain]
+        # A quarter of the skill items and a quarter of the others (250 each: 62 and 62).
+        assert sum(i.meta["heldout"] for i in test if i.meta["skill"]) == 62
+        assert sum(i.meta["heldout"] for i in test if not i.meta["skill"]) == 62
+    assert not any(d.meta["heldout"] for d in [*suite.base, *suite.align])
 
 
 def test_default_fingerprint_is_pinned(suite):
-    # It keys the cached base model: this value was computed before the suite moved into its
-    # own package, and a change here means every cached base model is silently rebuilt.
-    assert suite.fingerprint() == "8ceaada2550700e65a3ec2d63188a78061dbf250650e1e36c8330120cea96dee"
+    # It keys the cached base model: this value was computed when the suite was redesigned
+    # (alignment skills, held-out wordings, 500 test items per domain); a change here means
+    # every cached base model is silently rebuilt and committed results no longer match.
+    assert suite.fingerprint() == "2644b4d4a9745161eb0d5560dd639fde1453483af9f36f9df7a4927c89723c93"
 
 
 def test_no_prompt_is_shared_between_splits(suite):
@@ -96,7 +117,7 @@ def test_one_domain_and_remainders():
 
 def test_exhausted_task_space_is_a_user_error():
     config = MiniSuiteConfig(n_base=100_000, n_align=0, n_test=0, domains=["code"])
-    with pytest.raises(UserError, match="'code' domain has .* distinct tasks"):
+    with pytest.raises(UserError, match="'code' domain has .* tasks left for its base split"):
         build_suite(config)
 
 
@@ -108,7 +129,7 @@ def test_every_demonstration_has_a_flawed_rejected_response(suite):
 
 def test_dialogue_demonstrations_train_both_turns(suite):
     lengths = Counter(len(d.prompt) for d in suite.base if d.meta["domain"] == "dialogue")
-    assert lengths == {1: 1000, 3: 1000}
+    assert lengths == {1: 750, 3: 750}
 
 
 def test_all_text_is_training_text_and_test_questions_only(small):
