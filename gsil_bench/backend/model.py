@@ -52,10 +52,13 @@ def save_pretrained(model, tokenizer, path: Path) -> None:
 
 @torch.no_grad()
 def fingerprint_model(model) -> str:
-    """A content hash of the weights: shapes plus a strided sample and the sum of every tensor.
+    """A content hash of the weights: shapes, a strided sample and a checksum of every tensor.
 
     Cheap for 7B models (no full pass over bytes) yet changes whenever training moved the
-    weights, which is what cache keys need.
+    weights, which is what cache keys need. The checksum adds the tensor's bits read as
+    integers: integer addition does not depend on the order of the terms, so the value is
+    the same whatever the number of threads (a float sum is not, and a key that changed with
+    the thread count would miss the cache between a 1-thread and a 2-thread process).
     """
     digest = hashlib.sha256()
     for name, tensor in sorted(getattr(model, "module", model).state_dict().items()):
@@ -65,5 +68,16 @@ def fingerprint_model(model) -> str:
         digest.update(name.encode())
         digest.update(str(tuple(tensor.shape)).encode())
         digest.update(sample.numpy().tobytes())
-        digest.update(repr(float(flat.float().sum())).encode())
+        digest.update(str(_bits_checksum(flat)).encode())
     return digest.hexdigest()[:20]
+
+
+_INT_OF_WIDTH = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+
+
+def _bits_checksum(flat: torch.Tensor) -> int:
+    """The sum of the tensor's elements reinterpreted as integers of their width (exact)."""
+    if flat.dtype == torch.bool:
+        flat = flat.to(torch.uint8)
+    bits = flat.contiguous().view(_INT_OF_WIDTH[flat.element_size()])
+    return int(bits.sum(dtype=torch.int64))
