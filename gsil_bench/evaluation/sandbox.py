@@ -45,14 +45,18 @@ from typing import Any, Literal
 from gsil_bench.evaluation import sandbox_cgroup
 from gsil_bench.evaluation.sandbox_cgroup import CgroupSupport, CheckCgroup
 from gsil_bench.evaluation.sandbox_isolation import (
+    CROWD,
     DEMOTION,
+    PAUSE_NICE,
     RUNNER,
     SETSID_SYSCALL,
+    START_NICE,
     UID_BASE,
     UID_COUNT,
     Isolation,
     detect,
 )
+from gsil_bench.evaluation.sandbox_turns import TURNS
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -89,7 +93,12 @@ def isolation_report() -> dict[str, Any]:
             "file_size_mb": FILE_SIZE_MB,
             "processes": MAX_PROCESSES,
             "open_files": MAX_OPEN_FILES,
-            "priority": ", ".join(f"nice {nice} after {cpu:g} CPU-s" for cpu, nice in DEMOTION),
+            "priority": f"nice {START_NICE}, then "
+            + ", ".join(
+                f"{'SCHED_IDLE' if nice >= 20 else f'nice {nice}'} after {cpu:g} CPU-s"
+                for cpu, nice in DEMOTION
+            )
+            + f" or past {CROWD} processes",
         }
     )
     if _cgroups is not None:
@@ -227,14 +236,17 @@ def _run_as(
     verdict_r, verdict_w = os.pipe()
     out_r, out_w = os.pipe()
     config_r, config_w = os.pipe()
-    control_r, control_w = os.pipe()  # the supervisor's demotions
-    config = _config(nonce, verdict_w, control_w, scratch, iso, uid, cgroup, timeout_s, memory_mb)
+    control_r, control_w = os.pipe()  # the supervisor's demotions, to us
+    pause_r, pause_w = os.pipe()  # our b"S"top / b"C"ontinue, to the supervisor
+    os.set_blocking(pause_w, False)
+    pipes = {"fd": verdict_w, "control_fd": control_w, "pause_fd": pause_r}
+    config = _config(nonce, pipes, scratch, iso, uid, cgroup, timeout_s, memory_mb)
     # The config (with the nonce) travels on stdin, never on argv, which /proc shows to anyone.
     os.write(config_w, marshal.dumps(config))
     os.close(config_w)
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": scratch, "TMPDIR": scratch}
     env["LANG"] = "C.UTF-8"
-    fds = (verdict_w,) + ((control_w,) if iso.supervised else ())
+    fds: tuple[int, ...] = (verdict_w, control_w, pause_r) if iso.supervised else (verdict_w,)
     fds += () if cgroup is None else (cgroup.procs_fd,)
     try:
         proc = subprocess.Popen(
@@ -243,25 +255,27 @@ def _run_as(
             stdout=out_w,
             stderr=out_w,
             pass_fds=fds,
-            start_new_session=True,  # its own process group, session and autogroup: DEMOTION
+            process_group=0,  # in the caller's session and autogroup: see DEMOTION
             env=env,
             cwd=scratch,
         )
     except OSError as exc:
-        for fd in (verdict_r, out_r, control_r):
+        for fd in (verdict_r, out_r, control_r, pause_w):
             os.close(fd)
         return CheckResult(False, "error", f"sandbox could not start: {exc}", _since(start))
     finally:
-        for fd in (config_r, verdict_w, out_w, control_w):
+        for fd in (config_r, verdict_w, out_w, control_w, pause_r):
             os.close(fd)
     deadline = start + timeout_s
-    renice = _Renice(proc.pid, cgroup)
+    if iso.supervised:
+        TURNS.add(proc.pid, pause_w)
     try:
-        verdict, output, timed_out = _collect(proc, verdict_r, out_r, control_r, deadline, renice)
+        follow = _Follow(proc.pid, cgroup)
+        verdict, output, timed_out = _collect(proc, verdict_r, out_r, control_r, deadline, follow)
     finally:
         _kill_group(proc.pid)
-        renice.restore()
-        for fd in (verdict_r, out_r, control_r):
+        TURNS.remove(proc.pid)
+        for fd in (verdict_r, out_r, control_r, pause_w):
             os.close(fd)
     cpu = _reap(proc)
     result = _judge(verdict, nonce, output, timed_out, proc.returncode, cpu, timeout_s, start)
@@ -277,8 +291,7 @@ def _run_as(
 
 def _config(
     nonce: str,
-    verdict_w: int,
-    control_w: int,
+    pipes: dict[str, int],
     scratch: str,
     iso: Isolation,
     uid: int | None,
@@ -289,7 +302,7 @@ def _config(
     """What the runner needs to know (it reads this from stdin)."""
     config: dict[str, Any] = {
         "nonce": nonce,
-        "fd": verdict_w,
+        "fd": pipes["fd"],
         "scratch": scratch,
         "limits": _limits(timeout_s, memory_mb),
         "uid": uid,
@@ -304,42 +317,32 @@ def _config(
         config["supervise"] = {
             "memory_bytes": memory_mb * 1024 * 1024,
             "demote": DEMOTION,
-            "control_fd": control_w,
+            "start_nice": START_NICE,
+            "pause_nice": PAUSE_NICE,
+            "crowd": CROWD,
+            "control_fd": pipes["control_fd"],
+            "pause_fd": pipes["pause_fd"],
         }
         config["setsid"] = SETSID_SYSCALL.get(platform.machine())
     return config
 
 
-class _Renice:
-    """Follows the supervisor's demotions (one nice value a line) with the check's autogroup (and
-    cgroup)."""
+class _Follow:
+    """Follows the supervisor's demotions (one nice value a line, 20 for SCHED_IDLE): turns from
+    PAUSE_NICE on, and the cgroup's ``cpu.weight`` where there is one with the cpu controller."""
 
-    def __init__(self, pid: int, cgroup: CheckCgroup | None) -> None:
-        self.pid, self.cgroup, self.nice = pid, cgroup, 0
+    def __init__(self, key: int, cgroup: CheckCgroup | None) -> None:
+        self.key, self.cgroup, self.nice = key, cgroup, 0
 
     def __call__(self, control: bytes) -> None:
         for line in control.decode("ascii", "replace").splitlines():
-            if line.isdigit() and self.nice < int(line) <= 19:
-                self.nice = int(line)
-                self._apply()
-
-    def restore(self) -> None:
-        """Back to nice 0 once the check is killed, so that it exits fast on a busy machine."""
-        if self.nice:
-            self.nice = 0
-            self._apply()
-
-    def _apply(self) -> None:
-        # The runner leads the check's session, so this is the check's autogroup; the check cannot
-        # reset it (its /proc is read-only, setsid() is a no-op). Kernels without autogroups: the
-        # supervisor has reniced the processes themselves.
-        with (
-            contextlib.suppress(OSError),
-            open(f"/proc/{self.pid}/autogroup", "w", encoding="ascii") as fh,
-        ):
-            fh.write(str(self.nice))
-        if self.cgroup is not None:
-            self.cgroup.renice(self.nice)
+            if not line.isdigit() or int(line) <= self.nice:
+                continue
+            self.nice = int(line)
+            if self.cgroup is not None:
+                self.cgroup.renice(min(self.nice, 19))
+            if self.nice >= PAUSE_NICE:
+                TURNS.demoted(self.key)
 
 
 def _collect(
@@ -348,7 +351,7 @@ def _collect(
     out_r: int,
     control_r: int,
     deadline: float,
-    renice: Callable[[bytes], None],
+    follow: Callable[[bytes], None],
 ) -> tuple[bytes, bytes, bool]:
     """Read the verdict and (capped) output until the runner exits or the deadline passes,
     following the supervisor's demotions as they come."""
@@ -373,7 +376,8 @@ def _collect(
         ready, _, _ = select.select(open_fds, [], [], min(0.05, remaining))
         dropped += _read_ready(ready, open_fds, chunks)
         if control_r in ready:
-            renice(bytes(chunks[control_r]))
+            follow(bytes(chunks[control_r]))
+        TURNS.tick()
     if timed_out:
         _kill_group(proc.pid)
         dropped += _drain(open_fds, chunks, wait=0.05)

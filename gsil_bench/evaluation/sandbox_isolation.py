@@ -16,15 +16,15 @@ Per check, by what the kernel allows:
   supervises; the program runs as PID 2, so signals it sends itself behave as usual, orphans are
   reaped, and everything dies with the check. PID 1 sums the resident anonymous memory of the
   check's processes every 50 ms and kills the check past ``memory_mb`` (the cap on the whole check
-  where no memory cgroup exists; ``RLIMIT_AS`` is per process). It also demotes the check as it
-  uses CPU (``DEMOTION``: up to nice 10). Each check is a session of its own, so with
-  ``kernel.sched_autogroup_enabled`` it is an autogroup of its own, which the caller renices: a
-  long-running or hostile check, however many processes it forks, cannot slow short honest checks
-  beside it by much (without autogroups, its processes are reniced one by one). The program cannot
-  undo this: ``RLIMIT_NICE`` is 0, its /proc is read-only (no writing its autogroup's nice) and,
-  on x86_64 and aarch64, a seccomp filter makes ``setsid()`` a no-op that succeeds (a new session
-  would be a new autogroup). Without a PID namespace none of this runs and the program is the
-  runner's own process.
+  where no memory cgroup exists; ``RLIMIT_AS`` is per process). It also demotes the check once it
+  has used some CPU or made a crowd of processes (``DEMOTION``: ``SCHED_IDLE``), and the caller
+  stops demoted checks in turns while fresh ones need the CPUs, so a long-running or hostile
+  check cannot slow short honest checks beside it by much; ``RLIMIT_NICE`` 0 keeps it from climbing
+  back. Checks share the caller's session, so with ``kernel.sched_autogroup_enabled`` they share
+  its autogroup and are ranked against each other only; a check cannot leave it (on x86_64 and
+  aarch64 a seccomp filter makes ``setsid()`` a no-op that succeeds) nor renice it (its /proc is
+  read-only). Without a PID namespace none of this runs and the program is the runner's own
+  process.
 * **memory cgroup** (``sandbox_cgroup``): cgroup v2 ``memory.max`` per check when our cgroup
   delegates ``memory``; otherwise the PID-1 sum above plus ``RLIMIT_AS``.
 """
@@ -74,9 +74,15 @@ def _describe(exc):
     except BaseException:
         text = "exception (unprintable)"
     return text + (" (program.py line %d)" % line if line else "")
+def _kill_all(sig):
+    try:
+        os.kill(-1, sig)  # every process of the check's PID namespace but PID 1
+    except ProcessLookupError:
+        pass
 def _supervise(cfg, child, report):
     # PID 1 of the check's PID namespace (never anywhere else: kill(-1) below): reap, cap the
-    # check's total memory, demote it as it uses CPU. Returns the exit status.
+    # check's total memory, demote it once it used some CPU or made a crowd of processes, stop
+    # and continue it as the caller says. Returns the exit status.
     import select, time, _signal  # not `signal`: it imports enum, 10 ms on a busy machine
     _signal.signal(_signal.SIGINT, _signal.SIG_IGN)  # only handled signals reach PID 1 from inside
     try:
@@ -84,12 +90,22 @@ def _supervise(cfg, child, report):
     except (AttributeError, OSError):
         pidfd = None
     cap, page, tick = cfg["memory_bytes"], os.sysconf("SC_PAGE_SIZE"), os.sysconf("SC_CLK_TCK")
-    steps, demoted, reniced = cfg["demote"], 0, set()
+    steps, demoted, reniced, paused = cfg["demote"], 0, set(), False
+    watch = [fd for fd in (pidfd, cfg["pause_fd"]) if fd is not None]
     while True:
-        if pidfd is None:
-            time.sleep(0.01)
-        else:
-            select.select([pidfd], [], [], 0.05)
+        wait = 0.02 if demoted < steps[-1][1] else 0.05
+        for fd in select.select(watch, [], [], wait)[0]:
+            if fd == pidfd:
+                continue
+            word = os.read(fd, 64)[-1:]  # the caller's: b"S" stop the check, b"C" go on
+            if not word:
+                watch.remove(fd)
+                continue
+            if word == b"C" and paused:
+                _kill_all(18)  # SIGCONT
+            paused = word == b"S"
+        if paused:  # again each time round: a fork under way as we stopped the others
+            _kill_all(19)  # SIGSTOP
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -100,6 +116,8 @@ def _supervise(cfg, child, report):
             if pid == child:
                 code = os.waitstatus_to_exitcode(status)
                 return code if code >= 0 else 128 - code
+        if paused:  # nothing of the check runs, uses CPU or grows
+            continue
         pids = [int(p) for p in os.listdir("/proc") if p.isdigit() and p != "1"]
         memory = 0
         times = os.times()
@@ -116,30 +134,35 @@ def _supervise(cfg, child, report):
             except (OSError, ValueError, IndexError):
                 pass
         if memory > cap:
-            os.kill(-1, 9)
+            _kill_all(9)
             report("failed", "MemoryError: the check's processes together held more than "
                    "%d MB (memory limit)" % (cap >> 20))
             return 137
         level = max([nice for cpu_s, nice in steps if ticks >= cpu_s * tick] or [0])
+        if len(pids) > cfg["crowd"]:  # a crowd of processes: as far as a CPU hog at once
+            level = max(level, cfg["pause_nice"])
         if level > demoted:
             demoted, reniced = level, set()
-            # The caller renices the check's autogroup (and cgroup): on a pipe of our own, which
-            # the program cannot fill with junk, as it could the verdict pipe.
+            # Tell the caller (turns, a cgroup's cpu.weight): on a pipe of our own, which the
+            # program cannot fill with junk, as it could the verdict pipe.
             try:
                 os.write(cfg["control_fd"], b"%d\n" % level)
             except OSError:
                 pass
         if demoted:
-            for p in pids:
-                if p not in reniced:  # its children inherit the new nice value
+            for p in pids:  # not PID 1: it must stop the others when told. Children inherit.
+                if p not in reniced:
                     try:
-                        os.setpriority(os.PRIO_PROCESS, p, demoted)
+                        if demoted >= 20:  # SCHED_IDLE: weight 3, preempted at once
+                            os.sched_setscheduler(p, os.SCHED_IDLE, os.sched_param(0))
+                        else:
+                            os.setpriority(os.PRIO_PROCESS, p, demoted)
                     except OSError:
                         pass
                     reniced.add(p)
 def _no_new_sessions(libc, ctypes, arch, nr):
     # seccomp: setsid() succeeds without doing anything (a new session would be a new autogroup,
-    # out of the check's demotion); other ABIs' syscalls fail with ENOSYS.
+    # weighing as much as the caller's whole one); other ABIs' syscalls fail with ENOSYS.
     import struct
     op = lambda code, jt, jf, k: struct.pack("HBBI", code, jt, jf, k)
     prog = b"".join([
@@ -174,8 +197,8 @@ def _main():
         if cfg["hide"]:
             _mounts(cfg, libc, ctypes)
         if cfg["supervise"] and libc is not None:
-            # Read-only /proc: the program cannot reset its autogroup's nice (the caller sets it
-            # through its own /proc); PID 1 only reads here.
+            # Read-only /proc: the program cannot renice the autogroup it shares with the caller
+            # and the other checks; PID 1 only reads here.
             f = os.statvfs("/proc").f_flag
             locked = (f & (2 | 4 | 8 | 1024 | 2048)) | ((1 << 21) if f & 4096 else 0)
             libc.mount(None, b"/proc", None, 4096 | 32 | 1 | locked, None)
@@ -204,8 +227,12 @@ def _main():
             child = os.fork()
             if child != 0:
                 exit_(_supervise(cfg["supervise"], child, report))
-        if cfg["supervise"]:  # the program (never PID 1) has no business with the control pipe
+            # Below PID 1 and the caller from the start: however many processes the program
+            # makes before its first demotion, they still get to run.
+            os.setpriority(os.PRIO_PROCESS, 0, cfg["supervise"]["start_nice"])
+        if cfg["supervise"]:  # the program (never PID 1) has no business with our pipes
             os.close(cfg["supervise"]["control_fd"])
+            os.close(cfg["supervise"]["pause_fd"])
     except BaseException as exc:
         report("error", "sandbox setup: " + _describe(exc))
         exit_(70)
@@ -240,15 +267,22 @@ _LEVELS = (("net", "pid", "mount", "ipc"), ("net", "pid", "mount"), ("net", "pid
 # hands out up to 0x6FFFFFFF to containers) and user-namespace setups (subuid ranges start low).
 UID_BASE = 0x7A000000
 UID_COUNT = 1 << 16
-# Demotion of a supervised check by the CPU all its processes used, as (CPU seconds, nice); least
-# attained service first, roughly. Each check is a session, so (with kernel.sched_autogroup_enabled)
-# an autogroup of its own: the caller renices that, so the nice value holds for the check as a
-# whole however many processes it forks. Eight checks at nice 10 (weight 110 of 1024 each) leave
-# a fresh check a full core of two; a check at nice 10 gets about what it had before, when all
-# eight workers' checks shared the caller's autogroup, so other users' load starves it no more.
-# Honest checks rarely get far: HumanEval's canonical solutions use 0.02 s of CPU at the 99th
-# percentile, 0.13 s at most. A priority once lowered never rises again (RLIMIT_NICE is 0).
-DEMOTION = ((0.05, 3), (0.1, 6), (0.3, 10))
+# Demotion of a supervised check by the CPU all its processes used, as (CPU seconds, nice), 20
+# meaning SCHED_IDLE (weight 3 of 1024, preempted as soon as a normal task wakes): least attained
+# service first. Programs start at START_NICE, below their PID 1 and the caller, so that however
+# many processes a program makes, its supervisor still gets to run. From PAUSE_NICE on, the caller
+# may also stop a check while fresher ones need the CPUs (``sandbox._Turns``). Honest checks
+# rarely get there: HumanEval's canonical solutions use 0.02 s of CPU at the 99th percentile,
+# 0.13 s at most, and with the default pool (a worker per core) a demoted check never waits
+# behind more fresh checks than there are cores. Checks stay in the caller's session and so in its
+# autogroup: this ranks our checks against each other, never against the rest of the machine.
+# (One autogroup per check would weigh a many-process check as one, but then the scheduler keeps
+# a short honest check about twice as slow beside eight hogs, whatever their nice values.) A
+# priority once lowered never rises again (RLIMIT_NICE is 0).
+START_NICE = 5
+DEMOTION = ((0.03, 20),)
+PAUSE_NICE = 20
+CROWD = 8  # more processes than this (threads aside): demoted to PAUSE_NICE at once
 # seccomp's view of this machine: (AUDIT_ARCH_*, __NR_setsid), where we know them.
 SETSID_SYSCALL = {"x86_64": (0xC000003E, 112), "aarch64": (0xC00000B7, 157)}
 _SYSTEM_DIRS = ("/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc", "/proc", "/sys", "/dev", "/boot")
@@ -294,8 +328,9 @@ class Isolation:
             "cleanup": "PID namespace: every process dies with the runner; process group killed"
             if "pid" in self.namespaces
             else "process group killed (children that leave the group may survive)",
-            "supervisor": "PID 1 caps the check's summed memory and renices the check (its own "
-            "session and autogroup) as it uses CPU; setsid() is a no-op, /proc read-only"
+            "supervisor": "PID 1 caps the check's summed memory and demotes the check (SCHED_IDLE) "
+            "once it used some CPU or made a crowd of processes; demoted checks are stopped in "
+            "turns while fresh ones need the CPUs; setsid() is a no-op, /proc read-only"
             if self.supervised
             else "none (no PID and mount namespace): no per-check memory sum, no demotion",
             "environment": "stripped to PATH, HOME, TMPDIR, LANG",

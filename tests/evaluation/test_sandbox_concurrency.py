@@ -8,14 +8,17 @@ each side is a median of several checks. The hostile checks' CPU is bounded by t
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import textwrap
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from gsil_bench.evaluation.sandbox import CheckResult, isolation_report, run_check
+from gsil_bench.evaluation.sandbox_turns import Turns
 
 HOSTILE_TIMEOUT_S = 3.0
 HOSTILE_MEMORY_MB = 256
@@ -120,3 +123,60 @@ def test_eight_hostile_checks_hold_and_leave_honest_checks_their_speed():
     # The machine is fine afterwards.
     assert subprocess.run(["true"], check=False).returncode == 0
     assert run_check(HONEST).passed
+
+
+# --- demoted checks take turns while fresh ones need the CPUs ------------------------------------
+def _read_all(fd: int) -> bytes:
+    os.set_blocking(fd, False)
+    try:
+        return os.read(fd, 1024)
+    except BlockingIOError:
+        return b""
+
+
+def test_demoted_checks_take_turns_beside_fresh_ones(monkeypatch):
+    turns = Turns()
+    monkeypatch.setattr(turns, "_cpus", 2)
+    pipes = {key: os.pipe() for key in "abcd"}
+    try:
+        for key in "abc":
+            turns.add(ord(key), pipes[key][1])
+            turns.demoted(ord(key))
+        # Each was fresh for a while (and a demoted one may have yielded to it then); now three
+        # demoted checks and nothing fresh: all run (the last word each was told is not stop).
+        told = [_read_all(pipes[k][0]) for k in "abc"]
+        assert all(not t.endswith(b"S") for t in told), told
+        turns.add(ord("d"), pipes["d"][1])  # a fresh check: 2 CPUs - 1 fresh = 1 demoted runs
+        told = [_read_all(pipes[k][0]) for k in "abc"]
+        assert sorted(told) == [b"", b"S", b"S"], told
+        running = "abc"[told.index(b"")]
+        time.sleep(Turns.TURN_S + 0.02)
+        turns.tick()  # its turn is over: it stops, one that waited goes on
+        told = [_read_all(pipes[k][0]) for k in "abc"]
+        assert told["abc".index(running)] == b"S" and told.count(b"C") == 1, told
+        turns.remove(ord("d"))  # no fresh check any more, but fresh ones tend to follow at once
+        assert b"C" not in b"".join(_read_all(pipes[k][0]) for k in "abc")
+        time.sleep(Turns.HOLD_S + 0.02)
+        turns.tick()  # ... and after a while without any, every demoted check goes on
+        told = [_read_all(pipes[k][0]) for k in "abc"]
+        assert told.count(b"C") == 2 and told.count(b"") == 1, told
+    finally:
+        for r, w in pipes.values():
+            os.close(r)
+            os.close(w)
+
+
+def test_no_more_checks_than_cpus_means_nobody_stops(monkeypatch):
+    turns = Turns()
+    monkeypatch.setattr(turns, "_cpus", 2)
+    (r1, w1), (r2, w2) = os.pipe(), os.pipe()
+    try:
+        turns.add(1, w1)
+        turns.demoted(1)
+        turns.add(2, w2)  # one fresh + one demoted on two CPUs
+        time.sleep(Turns.TURN_S + 0.02)
+        turns.tick()
+        assert _read_all(r1) == b"" and _read_all(r2) == b""
+    finally:
+        for fd in (r1, w1, r2, w2):
+            os.close(fd)

@@ -279,34 +279,34 @@ def test_a_fork_bomb_does_not_use_up_another_checks_processes():
 
 
 @pytest.mark.parametrize("junk", [False, True], ids=["plain", "junk-on-its-pipes"])
-def test_a_long_check_is_demoted_and_cannot_undo_it(junk):
+def test_a_cpu_hungry_check_is_demoted_and_cannot_undo_it(junk):
     if not isolation_report()["supervisor"].startswith("PID 1"):
         pytest.skip("no PID and mount namespace here: no supervisor to demote long checks")
-    cpu, nice = sandbox_isolation.DEMOTION[-1]
+    (cpu, nice), start = sandbox_isolation.DEMOTION[-1], sandbox_isolation.START_NICE
+    assert nice == 20  # the last step is SCHED_IDLE
     program = textwrap.dedent(
         f"""
         import os, time
-        assert os.getpriority(os.PRIO_PROCESS, 0) == 0
+        assert os.getpriority(os.PRIO_PROCESS, 0) == {start}
+        assert os.sched_getscheduler(0) == os.SCHED_OTHER
         if {junk}:  # more than the verdict pipe keeps, on every pipe it holds
             for fd in range(3, 64):
                 try:
-                    os.write(fd, b"19\\n" + b"x" * {sandbox.OUTPUT_CAP + 1000})
+                    os.write(fd, b"20\\n" + b"x" * {sandbox.OUTPUT_CAP + 1000})
                 except OSError:
                     pass
         while time.process_time() < {cpu} + 0.1:
             pass
-        time.sleep(0.3)  # the supervisor looks every 50 ms
-        assert os.getpriority(os.PRIO_PROCESS, 0) == {nice}, os.getpriority(os.PRIO_PROCESS, 0)
-        group = "/proc/self/autogroup"
-        if os.path.exists(group):  # a kernel with autogroups: the caller reniced the check's
-            assert open(group).read().split()[-1] == "{nice}", open(group).read()
+        time.sleep(0.3)  # the supervisor looks every 20 ms
+        assert os.sched_getscheduler(0) == os.SCHED_IDLE, os.sched_getscheduler(0)
         for undo in (
+            lambda: os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0)),
             lambda: os.setpriority(os.PRIO_PROCESS, 0, 0),
-            lambda: open(group, "w").write("0"),
+            lambda: open("/proc/self/autogroup", "w").write("0"),  # the caller's autogroup
         ):
             try:
                 undo()
-            except OSError:  # PermissionError, or read-only /proc (or no autogroups at all)
+            except OSError:  # PermissionError, read-only /proc (or no autogroups at all)
                 pass
             else:
                 raise AssertionError("undid its demotion")
@@ -317,6 +317,34 @@ def test_a_long_check_is_demoted_and_cannot_undo_it(junk):
     assert result.output.startswith("demoted for good"), result
     # With junk the verdict itself is lost (the program's own doing); the demotion is not.
     assert result.passed != junk, result
+
+
+def test_a_crowd_of_processes_is_demoted_without_using_cpu():
+    if not isolation_report()["supervisor"].startswith("PID 1"):
+        pytest.skip("no PID and mount namespace here: no supervisor to demote crowds")
+    crowd = sandbox_isolation.CROWD
+    program = textwrap.dedent(
+        f"""
+        import os, time
+        children = []
+        for _ in range({crowd}):  # with the program itself: one more than a crowd
+            pid = os.fork()
+            if pid == 0:
+                time.sleep(2)
+                os._exit(0)
+            children.append(pid)
+        time.sleep(0.3)
+        assert os.sched_getscheduler(0) == os.SCHED_IDLE, os.sched_getscheduler(0)
+        for pid in children:
+            os.kill(pid, 9)
+        """
+    )
+    result = run_check(program, timeout_s=10)
+    assert result.passed, result
+    few = program.replace(f"range({crowd})", f"range({crowd} - 2)")
+    few = few.replace("os.sched_getscheduler(0) == os.SCHED_IDLE", "os.sched_getscheduler(0) == 0")
+    result = run_check(few, timeout_s=10)
+    assert result.passed, result  # a few processes, little CPU: not demoted
 
 
 def test_setsid_succeeds_but_keeps_the_checks_session():
