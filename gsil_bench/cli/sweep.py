@@ -18,6 +18,8 @@ def resolve_sweep_file(name: str) -> Path:
     path = Path(name)
     if path.is_file():
         return path
+    if path.is_dir():
+        raise UserError(f"{name}: is a directory, expected a sweep YAML file")
     from importlib.resources import files
 
     filename = f"{name.removesuffix('.yaml')}.yaml"

@@ -36,7 +36,13 @@ def resolve_target(target: str) -> tuple[str, RunConfig | None, Path]:
         if config.iterations == 0:  # a base-only run: its model is the base model it recorded
             if not run_dir.result_path.exists():
                 raise UserError(f"run {path} has not finished yet ({run_dir.result_path})")
-            return RunRecord.read(run_dir.result_path).model_path, config, path / "eval.json"
+            record = RunRecord.read(run_dir.result_path)
+            if record.status != "ok":
+                raise UserError(
+                    f"run {path} failed ({record.reason or record.status}): it has no model to"
+                    " evaluate; run it again"
+                )
+            return record.model_path, config, path / "eval.json"
         model_dir = run_dir.model_dir(config.iterations)
         if not run_dir.round_complete(config.iterations):
             raise UserError(f"run {path} has no finished model yet ({model_dir} is missing)")

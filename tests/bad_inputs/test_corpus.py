@@ -305,6 +305,12 @@ CASES: list[tuple[str, dict[str, str | bytes], list[str], str]] = [
         "s.yaml: key 'study': '../bad' is not a study name",
     ),
     (
+        "sweep-file-is-a-directory",
+        {"drafts/s.yaml": sweep()},
+        ["sweep", "drafts"],
+        "drafts: is a directory, expected a sweep YAML file",
+    ),
+    (
         "sweep-unknown-key",
         {"s.yaml": sweep(seed=[0])},
         ["sweep", "s.yaml"],

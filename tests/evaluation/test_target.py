@@ -43,3 +43,17 @@ def test_missing_paths_and_hub_names(tmp_path):
     assert resolve_target("gpt2") == ("gpt2", None, Path("eval-gpt2.json"))
     name = "Qwen/Qwen2.5-0.5B-Instruct"  # a dot in a Hub name does not make it a path
     assert resolve_target(name) == (name, None, Path("eval-Qwen_Qwen2.5-0.5B-Instruct.json"))
+
+
+def test_a_failed_base_only_run_is_refused(tmp_path):
+    from gsil_bench.record import RunRecord
+
+    run_dir = RunDir(tmp_path / "base")
+    config = RunConfig.model_validate({"iterations": 0})
+    run_dir.claim(config.fingerprint(), config_to_yaml(config))
+    record = RunRecord(
+        run_id="base", loss="sft", seed=0, status="failed", reason="UserError: no such model"
+    )
+    run_dir.write_result(record)
+    with pytest.raises(UserError, match=r"failed \(UserError: no such model\).*run it again"):
+        resolve_target(str(run_dir.path))
