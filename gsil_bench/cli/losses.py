@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -56,7 +58,16 @@ def losses(
         # plugin's non-JSON default (a tuple, an enum) printable.
         typer.echo(json.dumps(rows, indent=2, default=repr))
         return
-    Console(highlight=False).print(losses_table(rows))
+    Console(highlight=False, width=_width()).print(losses_table(rows))
+
+
+def _width() -> int | None:
+    """The console width: Rich's own choice on a terminal or when COLUMNS is set; otherwise
+    (a pipe, a file) wide enough that no row wraps, so that ``grep`` and ``column`` see one
+    loss per line with its whole formula (Rich would assume 80 columns and wrap each)."""
+    if sys.stdout.isatty() or os.environ.get("COLUMNS"):
+        return None
+    return 10_000
 
 
 def register(app: typer.Typer) -> None:

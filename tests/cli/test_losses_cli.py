@@ -34,6 +34,16 @@ def test_table_fits_a_narrow_terminal(runner, command_app, wide):
     assert "gsil-exponential" in result.output
 
 
+def test_piped_output_keeps_each_loss_on_one_line(runner, command_app, monkeypatch):
+    # CliRunner's stdout is not a terminal: as when piped to grep or a file.
+    monkeypatch.delenv("COLUMNS", raising=False)
+    result = runner.invoke(command_app(register), ["losses"])
+    assert result.exit_code == 0, result.output
+    ipo = [line for line in result.output.splitlines() if " ipo " in line]
+    # The whole formula of IPO (as in its docstring) on its one row.
+    assert len(ipo) == 1 and "(r_w - r_l - 1/(2*beta))**2" in ipo[0]
+
+
 def test_json_is_the_registry_description(runner, command_app, wide):
     result = runner.invoke(command_app(register), ["losses", "--json"])
     assert result.exit_code == 0, result.output
