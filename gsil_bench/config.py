@@ -165,13 +165,14 @@ class RunConfig(_Section):
 # --------------------------------------------------------------------------- loading
 
 
-def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+def set_dotted(tree: dict[str, Any], dotted: str, value: Any, label: str | None = None) -> None:
+    """Set ``a.b.c`` in a nested dict; ``label`` is the key as the user typed it (errors)."""
     node = tree
     parts = dotted.split(".")
     for part in parts[:-1]:
         child = node.setdefault(part, {})
         if not isinstance(child, dict):
-            raise UserError(f"--set {dotted}: {part!r} is not a section")
+            raise UserError(f"--set {label or dotted}: {part!r} is not a section")
         node = child
     node[parts[-1]] = value
 
@@ -340,7 +341,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     """The run config from ``path`` (or the embedded default) with ``key=value`` overrides."""
     tree: dict[str, Any] = read_yaml(Path(path)) if path else {}
     for key, value in parse_overrides(overrides or []):
-        _set_dotted(tree, key, value)
+        set_dotted(tree, key, value)
     source = str(path) if path else "default config"
     if overrides:
         source += " with --set " + " ".join(overrides)

@@ -19,7 +19,9 @@ from gsil_bench.config import (
     RunConfig,
     build_config,
     format_validation_error,
+    parse_overrides,
     read_yaml,
+    set_dotted,
 )
 from gsil_bench.errors import UserError
 from gsil_bench.evaluation.result import BenchmarkResult
@@ -57,16 +59,36 @@ def resolve_target(target: str) -> tuple[str, RunConfig | None, Path]:
     return target, None, Path(f"eval-{safe}.json")
 
 
-def _eval_settings(
-    run: RunConfig, suites: list[str], limit: int | None, judge: str | None
+def eval_settings(
+    run: RunConfig,
+    suites: list[str] | None,
+    limit: int | None,
+    judge: str | None,
+    overrides: list[str],
 ) -> EvalConfig:
-    """The run's evaluation section with the command line's suites, limit and judge."""
-    values = {**run.eval.model_dump(), "suites": suites, "limit": limit}
-    values["judge"] = judge or run.eval.judge
+    """The run's evaluation section, with ``eval.*`` overrides (``--set``) and then the command
+    line's suites, limit and judge where given. Only ``eval.`` keys can be set: the rest of a
+    run's config describes how its model was made (and, for the mini suite, which items are its
+    test items)."""
+    values: dict[str, Any] = run.eval.model_dump()
+    for key, value in parse_overrides(overrides):
+        section, _, rest = key.partition(".")
+        if section != "eval" or not rest:
+            raise UserError(
+                f"--set {key}: eval sets eval.* keys only (e.g. eval.options.gsm8k.source=FILE)"
+            )
+        set_dotted(values, rest, value, key)
+    if suites:
+        values["suites"] = suites
+    if limit is not None:
+        values["limit"] = limit
+    if judge:
+        values["judge"] = judge
+    source = "eval settings" + (" with --set " + " ".join(overrides) if overrides else "")
     try:
         return EvalConfig.model_validate(values)
     except ValidationError as exc:
-        raise UserError(format_validation_error(exc, "eval", EvalConfig)) from None
+        raise UserError(format_validation_error(exc, source, EvalConfig)) from None
 
 
 def _suite_fingerprint(results: dict[str, BenchmarkResult]) -> str | None:
@@ -78,18 +100,23 @@ def _suite_fingerprint(results: dict[str, BenchmarkResult]) -> str | None:
 def evaluate_target(
     target: str,
     *,
-    suites: list[str],
+    suites: list[str] | None = None,
     limit: int | None = None,
     judge: str | None = None,
     output: Path | None = None,
+    overrides: list[str] | None = None,
 ) -> tuple[dict[str, Any], Path]:
-    """Load TARGET, evaluate it on ``suites`` and write the record (atomically)."""
+    """Load TARGET, evaluate it on ``suites`` and write the record (atomically).
+
+    The evaluation settings are the run's own (a run folder) or the defaults, then the
+    ``eval.*`` ``overrides`` (``key=value``), then ``suites``/``limit``/``judge`` when given.
+    """
     from gsil_bench.backend.model import fingerprint_model, load_pretrained
     from gsil_bench.evaluation.evaluate import evaluate_model
 
     model_path, run_config, default_out = resolve_target(target)
     run_config = run_config or RunConfig()
-    cfg = _eval_settings(run_config, suites, limit, judge)
+    cfg = eval_settings(run_config, suites, limit, judge, overrides or [])
     run = run_config.model_copy(update={"eval": cfg})
     model, tokenizer = load_pretrained(model_path, dtype=run_config.model.dtype)
     began = time.perf_counter()

@@ -30,10 +30,10 @@ from pydantic import (
 
 from gsil_bench.config import (
     RunConfig,
-    _set_dotted,
     build_config,
     format_validation_error,
     read_yaml,
+    set_dotted,
 )
 from gsil_bench.errors import UserError
 from gsil_bench.registry import Registry, did_you_mean
@@ -245,10 +245,10 @@ def run_config_for(
     if base_loss.get("name", method.loss) != method.loss:
         # The base's loss hyperparameters belong to the base's loss, not to this method's.
         tree["loss"] = {}
-    _set_dotted(tree, "loss.name", method.loss)
+    set_dotted(tree, "loss.name", method.loss)
     for key, value in {**method.params, **values}.items():
-        _set_dotted(tree, key, value)
-    _set_dotted(tree, "seed", seed)
+        set_dotted(tree, key, value)
+    set_dotted(tree, "seed", seed)
     return build_config(tree, source)
 
 
@@ -259,8 +259,8 @@ def control_config(spec: SweepSpec, seed: int, source: str) -> RunConfig:
     model, so one control per seed serves every data setting.
     """
     tree = copy.deepcopy(spec.base)
-    _set_dotted(tree, "iterations", 0)
-    _set_dotted(tree, "seed", seed)
+    set_dotted(tree, "iterations", 0)
+    set_dotted(tree, "seed", seed)
     return build_config(tree, source)
 
 

@@ -57,3 +57,32 @@ def test_a_failed_base_only_run_is_refused(tmp_path):
     run_dir.write_result(record)
     with pytest.raises(UserError, match=r"failed \(UserError: no such model\).*run it again"):
         resolve_target(str(run_dir.path))
+
+
+def test_eval_settings_layer_run_then_set_then_flags():
+    from gsil_bench.evaluation.target import eval_settings
+
+    run = RunConfig.model_validate({"eval": {"suites": ["gsm8k"], "max_new_tokens": 64}})
+    # Nothing given: the run's own settings.
+    assert eval_settings(run, None, None, None, []).suites == ["gsm8k"]
+    cfg = eval_settings(
+        run,
+        None,
+        None,
+        None,
+        ["eval.options.gsm8k.source=/data/gsm8k.jsonl", "eval.max_new_tokens=256"],
+    )
+    assert cfg.options == {"gsm8k": {"source": "/data/gsm8k.jsonl"}}
+    assert (cfg.max_new_tokens, cfg.suites) == (256, ["gsm8k"])
+    # Flags given on the command line win over the run and --set.
+    cfg = eval_settings(run, ["mini"], 5, None, ["eval.suites=[humaneval]", "eval.limit=9"])
+    assert (cfg.suites, cfg.limit) == (["mini"], 5)
+
+
+def test_eval_settings_refuse_other_sections_and_bad_values():
+    from gsil_bench.evaluation.target import eval_settings
+
+    with pytest.raises(UserError, match=r"--set optim.lr: eval sets eval\.\* keys only"):
+        eval_settings(RunConfig(), None, None, None, ["optim.lr=1e-3"])
+    with pytest.raises(UserError, match="gsm8k.*has no option 'sourc'"):
+        eval_settings(RunConfig(), None, None, None, ["eval.options.gsm8k.sourc=x"])
