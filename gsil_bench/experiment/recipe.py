@@ -25,6 +25,7 @@ from gsil_bench.backend.trainer import distributed_state
 from gsil_bench.config import RunConfig, config_to_yaml
 from gsil_bench.data.records import Demonstration, demonstrations_fingerprint
 from gsil_bench.evaluation.evaluate import evaluate_model
+from gsil_bench.experiment.card import write_model_cards
 from gsil_bench.experiment.controls import Results, base_evaluation, run_diagnostics
 from gsil_bench.experiment.inputs import prepare_demonstrations, resolve_base_model
 from gsil_bench.experiment.rounds import RoundPlan, Stages, run_rounds
@@ -60,6 +61,7 @@ def run_experiment(config: RunConfig) -> RunRecord:
     record.timings["total_s"] = time.perf_counter() - began
     if state.is_main_process:
         run_dir.write_result(record)
+        write_model_cards(record, config, run_dir)
     return record
 
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from gsil_bench.config import load_config
 from gsil_bench.experiment.recipe import run_experiment
@@ -75,6 +76,19 @@ def test_iterations_generate_with_the_previous_round(tmp_path):
     assert len(_entries(tmp_path, "generated")) == 2
     assert len(_entries(tmp_path, "reference")) == 2
     assert (Path(record.output_dir) / "round-2" / "model" / "COMPLETE").exists()
+    # Every round's model folder has a model card; only the final one has results.
+    final = (Path(record.output_dir) / "round-2" / "model" / "README.md").read_text()
+    first = (Path(record.output_dir) / "round-1" / "model" / "README.md").read_text()
+    front = yaml.safe_load(final.split("---")[1])
+    # The tiny model and the mini suite are not Hub names: no base_model, no datasets.
+    assert front == {
+        "library_name": "transformers",
+        "tags": ["gsil-bench", "spin", "alignment-from-demonstrations"],
+    }
+    assert "round 2 of 2" in final and "| beta | 1.0 |" in final
+    math = record.benchmarks["mini/math"]["metrics"]["accuracy"]
+    assert f"| mini/math | accuracy | {math:.4f} |" in final
+    assert "Not evaluated: only the final round is." in first and "round 1 of 2" in first
 
 
 def test_rerun_of_a_finished_run_returns_its_record(tmp_path):
