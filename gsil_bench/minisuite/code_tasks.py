@@ -32,9 +32,9 @@ from gsil_bench.minisuite.task import (
     Split,
     Task,
     TestItem,
-    is_kind_at,
     mean,
     phrase,
+    skill_draws,
     unique_tasks,
 )
 
@@ -205,9 +205,8 @@ def generate(rng: random.Random, n: int, split: Split, seen: set[str]) -> list[T
     pools: dict[bool, list[tuple[str, CodeSpec]]] = {True: [], False: []}
     for family, specs in all_families().items():
         pools[family in SKILL_FAMILIES] += [(family, spec) for spec in specs]
-    wanted = {
-        skill: sum(is_kind_at(i, split.skill_share) == skill for i in range(n)) for skill in pools
-    }
+    skill_tasks = skill_draws(n, split.skill_share)
+    wanted = {True: skill_tasks, False: n - skill_tasks}
     for skill, pool in pools.items():
         left = sum(spec.name not in seen for _, spec in pool)
         if wanted[skill] > left:

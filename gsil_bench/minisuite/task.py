@@ -133,6 +133,11 @@ def unique_tasks(
     )
 
 
+def skill_draws(n: int, share: float) -> int:
+    """How many of a split's ``n`` tasks :func:`unique_tasks` draws as skill tasks."""
+    return sum(is_kind_at(index, share) for index in range(n))
+
+
 def phrase(rng: random.Random, draw: Draw, seen: Sequence[str], heldout: Sequence[str]) -> str:
     """One wording: from ``heldout`` for a held-out draw, else from ``seen``."""
     return rng.choice(heldout if draw.heldout else seen)
