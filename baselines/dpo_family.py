@@ -7,11 +7,12 @@ reference, uses its own length-normalised reward (see :func:`simpo`).
 
 from __future__ import annotations
 
-import torch.nn.functional as F
-
 from gsil_bench.losses.common import log_ratios, present, reference_reward_metrics, reward_metrics
 from gsil_bench.registry import register_loss
 from gsil_bench.types import LogpBatch, LossOutput
+
+# torch is imported inside each loss, not here: listing the registry (`gsil-bench losses`,
+# sweep validation) imports this module and must not pay a second for torch.
 
 
 @register_loss("ipo", needs_reference=True, needs_generated=True, family="dpo")
@@ -42,6 +43,8 @@ def simpo(batch: LogpBatch, *, beta: float = 2.0, gamma: float = 1.0) -> LossOut
     ratio of 0.5 at these defaults). Metrics: ``reward/*`` use that reward, ``logp/real`` and
     ``logp/generated`` the length-normalised log-probs themselves (as ``sft`` does).
     """
+    import torch.nn.functional as F
+
     logp_real = batch.policy_real / present(batch, "real_tokens")
     logp_generated = present(batch, "policy_generated") / present(batch, "generated_tokens")
     loss = -F.logsigmoid(beta * (logp_real - logp_generated) - gamma)

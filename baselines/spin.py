@@ -10,11 +10,12 @@ Metrics: the shared ``reward/*`` set of gsil_bench.losses.common (reward = beta 
 
 from __future__ import annotations
 
-import torch.nn.functional as F
-
 from gsil_bench.losses.common import log_ratios, reference_reward_metrics
 from gsil_bench.registry import register_loss
 from gsil_bench.types import LogpBatch, LossOutput
+
+# torch is imported inside each loss, not here: listing the registry (`gsil-bench losses`,
+# sweep validation) imports this module and must not pay a second for torch.
 
 
 @register_loss("spin", needs_reference=True, needs_generated=True)
@@ -25,6 +26,8 @@ def spin(batch: LogpBatch, *, beta: float = 0.1) -> LossOutput:
     its exact, overflow-free form. Identical real and generated responses (r_w == r_l
     for every parameter value) give a constant log 2 and no gradient.
     """
+    import torch.nn.functional as F
+
     r_w, r_l = log_ratios(batch)
     loss = -F.logsigmoid(beta * (r_w - r_l))
     return LossOutput(loss, reference_reward_metrics(r_w, r_l, beta))
@@ -37,6 +40,8 @@ def spin_hinge(batch: LogpBatch, *, beta: float = 0.1) -> LossOutput:
     Chen et al. 2024, arXiv 2401.01335, with l(t) = max(0, 1 - t): pairs already separated
     by a scaled margin of 1 give no gradient.
     """
+    import torch.nn.functional as F
+
     r_w, r_l = log_ratios(batch)
     loss = F.relu(1 - beta * (r_w - r_l))
     return LossOutput(loss, reference_reward_metrics(r_w, r_l, beta))

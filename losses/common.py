@@ -15,9 +15,12 @@ Metrics, shared by every loss with a reference, each detached with shape (B,):
 
 from __future__ import annotations
 
-from torch import Tensor
+from typing import TYPE_CHECKING
 
 from gsil_bench.types import LogpBatch
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 
 def present(batch: LogpBatch, field: str) -> Tensor:

@@ -16,13 +16,17 @@ Metrics: the shared ``reward/*`` set of gsil_bench.losses.common (reward = beta 
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
-from torch import Tensor
+from typing import TYPE_CHECKING
 
 from gsil_bench.losses.common import log_ratios, reference_reward_metrics
 from gsil_bench.registry import register_loss
 from gsil_bench.types import LogpBatch, LossOutput
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+# torch is imported inside each loss, not here: listing the registry (`gsil-bench losses`,
+# sweep validation) imports this module and must not pay a second for torch.
 
 
 def _classifier_logits(
@@ -41,6 +45,8 @@ def gsil_logistic(batch: LogpBatch, *, beta: float = 0.1, shift: float = 0.0) ->
     classifier with logit z = beta * log(pi/pi_ref) + shift. ``-logsigmoid`` is the exact,
     overflow-free form of -log s(.).
     """
+    import torch.nn.functional as F
+
     r_w, r_l, z_w, z_l = _classifier_logits(batch, beta, shift)
     loss = -F.logsigmoid(z_w) - F.logsigmoid(-z_l)
     return LossOutput(loss, reference_reward_metrics(r_w, r_l, beta))
@@ -54,6 +60,8 @@ def gsil_brier(batch: LogpBatch, *, beta: float = 0.1, shift: float = 0.0) -> Lo
     against the labels 1 (real) and 0 (generated). 1 - s(z_w) is computed as s(-z_w), the
     same value without cancellation when s(z_w) is close to 1.
     """
+    import torch
+
     r_w, r_l, z_w, z_l = _classifier_logits(batch, beta, shift)
     loss = torch.sigmoid(-z_w) ** 2 + torch.sigmoid(z_l) ** 2
     return LossOutput(loss, reference_reward_metrics(r_w, r_l, beta))
@@ -66,6 +74,8 @@ def gsil_hinge(batch: LogpBatch, *, beta: float = 0.1, shift: float = 0.0) -> Lo
     Xiao et al. 2024, arXiv 2410.10093: the SVM margin loss with labels +1 (real) and -1
     (generated); responses classified with margin 1 give no gradient.
     """
+    import torch.nn.functional as F
+
     r_w, r_l, z_w, z_l = _classifier_logits(batch, beta, shift)
     loss = F.relu(1 - z_w) + F.relu(1 + z_l)
     return LossOutput(loss, reference_reward_metrics(r_w, r_l, beta))
@@ -79,6 +89,8 @@ def gsil_kliep(batch: LogpBatch, *, beta: float = 0.1, shift: float = 0.0) -> Lo
     exp(z): -log ratio on real responses plus ratio on generated ones. exp(z_l) is kept as
     written; the training loop fails a run whose loss overflows.
     """
+    import torch
+
     r_w, r_l, z_w, z_l = _classifier_logits(batch, beta, shift)
     loss = -z_w + torch.exp(z_l)
     return LossOutput(loss, reference_reward_metrics(r_w, r_l, beta))
@@ -92,6 +104,8 @@ def gsil_lsif(batch: LogpBatch, *, beta: float = 0.1, shift: float = 0.0) -> Los
     exp(z): -ratio on real responses plus ratio**2 / 2 on generated ones. Unbounded below in
     z_w, and the exps are kept as written (the training loop guards overflow).
     """
+    import torch
+
     r_w, r_l, z_w, z_l = _classifier_logits(batch, beta, shift)
     loss = -torch.exp(z_w) + torch.exp(2 * z_l) / 2
     return LossOutput(loss, reference_reward_metrics(r_w, r_l, beta))
@@ -105,6 +119,8 @@ def gsil_exponential(batch: LogpBatch, *, beta: float = 0.1, shift: float = 0.0)
     (real) and -1 (generated); the exps are kept as written (the training loop guards
     overflow).
     """
+    import torch
+
     r_w, r_l, z_w, z_l = _classifier_logits(batch, beta, shift)
     loss = torch.exp(-z_w) + torch.exp(z_l)
     return LossOutput(loss, reference_reward_metrics(r_w, r_l, beta))
