@@ -28,12 +28,28 @@ from gsil_bench.report.table import Table
 
 INSTRUMENT_TITLE = "The instrument: signal, noise, power"
 CONTROLS_TITLE = "Controls: how far each method moved from the base model"
+COMPARISON_NOTE = (
+    "Difference = method − baseline: the mean over seeds [95% t interval], the run-level "
+    "p-value and its test (the † of the main table); then the item-level p-value over "
+    "the items both sides scored (secondary). MDE: the smallest true difference the "
+    "run-level test detects with 80% power in this study (see the instrument below)."
+)
+CONTROLS_NOTE = (
+    "Mean over seeds. moved_answers/<benchmark>: share of test answers that differ from "
+    "the base model's; heldout_logp_delta: change in mean per-token log-likelihood of "
+    "held-out demonstrations; identical_pairs: share of training pairs whose negative "
+    "equals the demonstration (no gradient for SPIN and GSIL at shift 0); — : not recorded."
+)
+PUBLISHED_INTRO = (
+    "The papers' 7B models on the real benchmarks: context for the rows above, "
+    "not a comparison with them."
+)
 
 
 def render_markdown(study: Study, table: Table, published: list[PublishedNumber]) -> str:
     lines = [f"# gsil-bench report: {study.name}", ""]
-    lines += [_summary_line(study, table), ""]
-    lines += _markdown_main(table) + [""] + _markdown_footnotes(table)
+    lines += [summary_line(study, table), ""]
+    lines += _markdown_main(table) + [""] + [f"- {line}" for line in footnotes(table)]
     if table.baseline is not None:
         lines += ["", f"## Paired comparison with the baseline ({table.baseline})", ""]
         lines += _markdown_comparisons(table)
@@ -48,14 +64,14 @@ def render_markdown(study: Study, table: Table, published: list[PublishedNumber]
         lines += ["", "## Time by stage (seconds, summed over runs)", ""]
         lines += [" · ".join(f"{stage} {seconds:.1f}" for stage, seconds in stages.items())]
     lines += ["", "## Failures", ""] + (
-        [f"- {_failure_text(f)}" for f in study.failures] or ["None."]
+        [f"- {failure_text(f)}" for f in study.failures] or ["None."]
     )
     if table.notes:
         lines += ["", "## Notes", ""] + [f"- {note}" for note in table.notes]
     return "\n".join(lines) + "\n"
 
 
-def _summary_line(study: Study, table: Table) -> str:
+def summary_line(study: Study, table: Table) -> str:
     text = f"{len(study.records)} finished runs in {len(table.rows)} rows"
     if table.seeds:
         text += f", seeds {', '.join(map(str, table.seeds))}"
@@ -70,12 +86,12 @@ def _markdown_main(table: Table) -> list[str]:
     lines = [_md_row(header), "|" + "---|" * 2 + "---:|" * (1 + len(table.columns))]
     for row in table.rows:
         label = row.label + row_marks(row) + (f" {STAR}" if row.is_best else "")
-        cells = [_md_cell(row, row.cells.get(c)) for c in table.columns]
+        cells = [cell_text(row, row.cells.get(c)) for c in table.columns]
         lines.append(_md_row([label, row.loss or "—", str(len(row.seeds)), *cells]))
     return lines
 
 
-def _md_cell(row: Row, cell: Cell | None) -> str:
+def cell_text(row: Row, cell: Cell | None) -> str:
     if cell is None:
         return "—"
     summary = cell.summary
@@ -88,7 +104,8 @@ def _md_cell(row: Row, cell: Cell | None) -> str:
     return text + (f" {DAGGER}" if is_significant(cell) else "")
 
 
-def _markdown_footnotes(table: Table) -> list[str]:
+def footnotes(table: Table) -> list[str]:
+    """The main table's footnotes, one sentence each (Markdown inline code in backticks)."""
     lines = [
         "Each cell: the mean over seeds of each run's score; ± is the half-width of the 95% "
         "Student-t interval over the seeds (the run is the unit, so the interval covers "
@@ -118,7 +135,7 @@ def _markdown_footnotes(table: Table) -> list[str]:
     flat = does_not_separate(table)
     if flat:
         lines.append(f"Does not separate (SNR < 1, see the instrument below): {', '.join(flat)}.")
-    return [f"- {line}" for line in lines]
+    return lines
 
 
 def _markdown_comparisons(table: Table) -> list[str]:
@@ -129,21 +146,16 @@ def _markdown_comparisons(table: Table) -> list[str]:
             c.comparison or c.item_comparison for c in row.cells.values()
         ):
             continue
-        cells = [_comparison_text(row.cells.get(column)) for column in table.columns]
+        cells = [comparison_text(row.cells.get(column)) for column in table.columns]
         lines.append(_md_row([row.label + row_marks(row), *cells]))
     mdes = [format_number(table.instruments[column].mde) for column in table.columns]
     lines.append(_md_row(["MDE (80% power)", *mdes]))
     lines.append("")
-    lines.append(
-        "Difference = method − baseline: the mean over seeds [95% t interval], the run-level "
-        "p-value and its test (the † of the main table); then the item-level p-value over "
-        "the items both sides scored (secondary). MDE: the smallest true difference the "
-        "run-level test detects with 80% power in this study (see the instrument below)."
-    )
-    return lines + ["", f"- {_sentence(RUN_TEST_NOTE)}", f"- {_sentence(ITEM_TEST_NOTE)}"]
+    lines.append(COMPARISON_NOTE)
+    return lines + ["", f"- {sentence(RUN_TEST_NOTE)}", f"- {sentence(ITEM_TEST_NOTE)}"]
 
 
-def _comparison_text(cell: Cell | None) -> str:
+def comparison_text(cell: Cell | None) -> str:
     if cell is None or (cell.comparison is None and cell.item_comparison is None):
         return "—"
     runs, items = cell.comparison, cell.item_comparison
@@ -170,7 +182,7 @@ def _markdown_instrument(table: Table) -> list[str]:
         cells += [format_number(instrument.signal), format_number(instrument.noise)]
         cells += [format_number(instrument.snr, 2), format_number(instrument.mde)]
         lines.append(_md_row([*cells, instrument.test, verdict]))
-    return lines + ["", _sentence(INSTRUMENT_NOTE)]
+    return lines + ["", sentence(INSTRUMENT_NOTE)]
 
 
 def _markdown_diagnostics(table: Table) -> list[str]:
@@ -179,45 +191,44 @@ def _markdown_diagnostics(table: Table) -> list[str]:
     for row in table.rows:
         cells = [format_number(row.diagnostics.get(key)) for key in keys]
         lines.append(_md_row([row.label + row_marks(row), str(len(row.seeds)), *cells]))
-    lines += [
-        "",
-        "Mean over seeds. moved_answers/<benchmark>: share of test answers that differ from "
-        "the base model's; heldout_logp_delta: change in mean per-token log-likelihood of "
-        "held-out demonstrations; identical_pairs: share of training pairs whose negative "
-        "equals the demonstration (no gradient for SPIN and GSIL at shift 0); — : not recorded.",
-    ]
+    lines += ["", CONTROLS_NOTE]
     return lines
 
 
 def _markdown_published(table: Table, published: list[PublishedNumber]) -> list[str]:
-    ours = [_ours(table, number) for number in published]
-    header = ["loss", "paper's method", "benchmark", "metric", "published"]
-    header += ["ours"] if any(v is not None for v in ours) else []
-    header += ["source", "checked"]
-    lines = [
-        "The papers' 7B models on the real benchmarks: context for the rows above, "
-        "not a comparison with them.",
-        "",
-        _md_row(header),
-        "|" + "---|" * 4 + "---:|" + ("---:|" if "ours" in header else "") + "---|---|",
-    ]
-    # One footnote per distinct note rather than the same sentence on every row.
-    notes: dict[str, str] = {}
-    for number, our_value in zip(published, ours, strict=True):
-        cells = [number.loss, number.method, number.benchmark, number.metric]
-        cells.append(format_published(number.value))
-        if "ours" in header:
-            cells.append(f"{our_value:.2f}" if our_value is not None else "—")
-        checked = "yes" if number.verified else "no"
-        if number.note:
-            mark = notes.setdefault(number.note, f"({chr(ord('a') + len(notes))})")
-            checked += f" {mark}"
-        lines.append(_md_row([*cells, number.source, checked]))
+    header, rows, notes = published_rows(table, published)
+    align = "|" + "---|" * 4 + "---:|" + ("---:|" if "ours" in header else "") + "---|---|"
+    lines = [PUBLISHED_INTRO, "", _md_row(header), align] + [_md_row(row) for row in rows]
     lines += [""] + [f"- {mark} {note}." for note, mark in notes.items()] if notes else []
     return lines
 
 
-def _ours(table: Table, number: PublishedNumber) -> float | None:
+def published_rows(
+    table: Table, published: list[PublishedNumber]
+) -> tuple[list[str], list[list[str]], dict[str, str]]:
+    """Header, rows and {note: mark} of the published numbers (an "ours" column when our
+    best configuration of a loss has a benchmark of the same name)."""
+    ours = [our_value(table, number) for number in published]
+    header = ["loss", "paper's method", "benchmark", "metric", "published"]
+    header += ["ours"] if any(v is not None for v in ours) else []
+    header += ["source", "checked"]
+    rows = []
+    # One footnote per distinct note rather than the same sentence on every row.
+    notes: dict[str, str] = {}
+    for number, value in zip(published, ours, strict=True):
+        cells = [number.loss, number.method, number.benchmark, number.metric]
+        cells.append(format_published(number.value))
+        if "ours" in header:
+            cells.append(f"{value:.2f}" if value is not None else "—")
+        checked = "yes" if number.verified else "no"
+        if number.note:
+            mark = notes.setdefault(number.note, f"({chr(ord('a') + len(notes))})")
+            checked += f" {mark}"
+        rows.append([*cells, number.source, checked])
+    return header, rows, notes
+
+
+def our_value(table: Table, number: PublishedNumber) -> float | None:
     """Our best configuration of exactly that loss on a benchmark of exactly that name."""
     column = next((c for c in table.columns if c.benchmark == number.benchmark), None)
     rows = [
@@ -230,7 +241,7 @@ def _ours(table: Table, number: PublishedNumber) -> float | None:
     return row.cells[column].summary.mean * scale
 
 
-def _failure_text(failure: dict[str, Any]) -> str:
+def failure_text(failure: dict[str, Any]) -> str:
     parts = [f"trial {failure['trial']}"] if failure.get("trial") is not None else []
     parts.append(str(failure.get("method", "?")))
     parts += [f"seed {failure['seed']}"] if failure.get("seed") is not None else []
@@ -238,7 +249,7 @@ def _failure_text(failure: dict[str, Any]) -> str:
     return " · ".join(parts) + f": {reason}"
 
 
-def _sentence(text: str) -> str:
+def sentence(text: str) -> str:
     return f"{text[0].upper()}{text[1:]}."
 
 

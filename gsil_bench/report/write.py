@@ -1,5 +1,6 @@
 """The report of a study folder: ``table.md``, ``table.csv``, ``table.tex``, plots under
-``plots/`` and ``manifest.json``, written into the folder.
+``plots/``, ``index.html`` (all of it on one self-contained page) and ``manifest.json``,
+written into the folder.
 
 Same records give byte-identical tables: every collection is sorted and every number formatted
 explicitly, nothing depends on file-system order or the clock.
@@ -9,8 +10,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from gsil_bench.io import atomic_write_text
+from gsil_bench.report.html import render_html
 from gsil_bench.report.latex import render_latex
 from gsil_bench.report.markdown import render_markdown
 from gsil_bench.report.paper import default_paper_dir, load_published, select_published
@@ -23,7 +26,7 @@ from gsil_bench.report.table import build_table
 def write_report(
     study_dir: Path | str, *, baseline: str | None = None, paper_dir: Path | None = None
 ) -> dict[str, Path]:
-    """Write the tables, plots and manifest of a study; returns {relative name: path}.
+    """Write the tables, plots, page and manifest of a study; returns {relative name: path}.
 
     ``baseline`` (a method label) overrides the study's own; ``paper_dir`` defaults to
     ``results/paper`` beside the study (see :func:`default_paper_dir`).
@@ -45,11 +48,16 @@ def write_report(
     plots = ([reward_plot] if reward_plot else []) + write_knob_plots(study, table, plots_dir)
     for plot in plots:
         written[plot.relative_to(study.path).as_posix()] = plot
-    written["manifest.json"] = _write_manifest(study, table.baseline, written)
+    # The page shows the manifest, and the manifest lists the page: both know every name.
+    manifest = _manifest(study, table.baseline, [*written, "index.html"])
+    page = render_html(study, table, published, manifest, plots)
+    written["index.html"] = _write_text(study.path / "index.html", page)
+    text = json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n"
+    written["manifest.json"] = _write_text(study.path / "manifest.json", text)
     return written
 
 
-def _write_manifest(study: Study, baseline: str | None, written: dict[str, Path]) -> Path:
+def _manifest(study: Study, baseline: str | None, names: list[str]) -> dict[str, Any]:
     manifest = dict(study.info.get("manifest") or {})
     manifest.update(
         {
@@ -60,11 +68,10 @@ def _write_manifest(study: Study, baseline: str | None, written: dict[str, Path]
             "finished_runs": len(study.records),
             "failed_runs": len(study.failures),
             "run_seconds_by_stage": stage_seconds(study.records),
-            "files": sorted([*written, "manifest.json"]),
+            "files": sorted([*names, "manifest.json"]),
         }
     )
-    text = json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n"
-    return _write_text(study.path / "manifest.json", text)
+    return manifest
 
 
 def _write_text(path: Path, text: str) -> Path:
