@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,29 @@ def atomic_write_json(path: str | Path, data: Any, *, indent: int | None = 1) ->
 # unreadable is one UserError naming the file (and the line, where there is one): missing, a
 # directory, not readable, not UTF-8 (line and column of the bad byte), a truncated or corrupt
 # gzip, broken JSON (line and column, counted in characters from the start of the line).
+
+
+@contextmanager
+def file_lock(path: str | Path, *, wait: bool = True) -> Iterator[bool]:
+    """An exclusive flock on ``path`` among the processes of this machine, released when the
+    block ends or the process dies; yields whether it was taken (always, when ``wait``).
+    Without ``fcntl`` (not POSIX) it is taken at once: one process per folder there."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:
+        yield True
+        return
+    with Path(path).open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def checked_file(path: str | Path, what: str = "file") -> Path:

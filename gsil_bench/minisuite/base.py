@@ -17,6 +17,7 @@ from gsil_bench.backend.cache import DiskCache, content_key
 from gsil_bench.backend.model import save_pretrained
 from gsil_bench.backend.trainer import train
 from gsil_bench.config import OptimConfig
+from gsil_bench.io import file_lock
 from gsil_bench.minisuite.config import TinyModelConfig
 from gsil_bench.minisuite.suite import MiniSuite, all_text
 from gsil_bench.minisuite.tiny import build_model, train_tokenizer
@@ -64,7 +65,18 @@ def tiny_base(
     hit = cache.get("base", key)
     if hit is not None:
         return hit, json.loads((hit / "COMPLETE").read_text())
+    # One builder per key on this machine: sweep workers that need the same seed wait for
+    # the first one's model instead of training it again in the same work folder.
+    with file_lock(cache.root / "base-work" / f"{key}.lock"):
+        hit = cache.get("base", key)
+        if hit is not None:
+            return hit, json.loads((hit / "COMPLETE").read_text())
+        return _build(tiny, suite, cache, key, seed)
 
+
+def _build(
+    tiny: TinyModelConfig, suite: MiniSuite, cache: DiskCache, key: str, seed: int
+) -> tuple[Path, dict]:
     began = time.perf_counter()
     tokenizer = train_tokenizer(all_text(suite), vocab_size=tiny.vocab_size)
     model = build_model(

@@ -58,16 +58,11 @@ def worker_loop(
     runs_dir: str,
     storage_url: str | None,
     budget: int | None = None,
-    threads: int | None = None,
     on_trial: OnTrial | None = None,
     config_errors: Iterable[str] = (),
 ) -> int:
     """Claim and run trials until the sweep is done or stopped; returns how many this worker
     ran. ``config_errors``: configuration errors already met (by the controls)."""
-    import torch
-
-    if threads:
-        torch.set_num_threads(threads)
     spec = load_sweep(spec_path)
     paths = paths_for(spec, Path(results_dir), Path(runs_dir))
     study = open_study(spec, paths, storage_url)
@@ -110,9 +105,24 @@ def _fail(study: optuna.Study, trial: optuna.Trial, reason: str) -> None:
     study.tell(trial, state=TrialState.FAIL)
 
 
-def _spawn_worker(args: tuple) -> int:
+def _spawn_worker(args: tuple, threads: int) -> int:
     with sigterm_stops():
-        return worker_loop(*args)
+        return _controls_then_trials(args, threads)
+
+
+def _controls_then_trials(args: tuple, threads: int | None, on_trial: OnTrial | None = None) -> int:
+    """One worker: the base-model controls no other worker has claimed (they build each
+    seed's base model, so the workers build them side by side), then trials until the study
+    is done. ``args``: worker_loop's positional arguments up to its budget."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    spec_path, results_dir, runs_dir = args[:3]
+    spec = load_sweep(spec_path)
+    failures = run_controls(spec, paths_for(spec, Path(results_dir), Path(runs_dir)), spec_path)
+    known = sorted(str(f["reason"]).split(": ", 1)[-1] for f in failures if f["config_error"])
+    return worker_loop(*args, on_trial=on_trial, config_errors=known)
 
 
 def run_sweep(
@@ -142,23 +152,19 @@ def run_sweep(
             study.set_user_attr(STOPPED, "")
             recover_interrupted(study)
             enqueue_grid(study, spec)
-            # The base-model controls first: one run per seed, outside the trials (never
-            # counted in the budget, never a candidate for best), and they fill the
-            # base-model cache the trials of that seed then reuse.
-            failures = run_controls(spec, paths, str(spec_path))
-        known = sorted(str(f["reason"]).split(": ", 1)[-1] for f in failures if f["config_error"])
+        # The base-model controls come first in every worker: one run per seed, outside the
+        # trials (never counted in the budget, never a candidate for best); they fill the
+        # base-model cache the trials of that seed then reuse.
         args = (str(spec_path), str(results_dir), str(runs_dir), storage_url, trials)
-        threads = max(1, (os.cpu_count() or 1) // workers)
         if workers > 1:
+            threads = max(1, (os.cpu_count() or 1) // workers)
             ctx = multiprocessing.get_context("spawn")
             with ctx.Pool(workers - 1) as pool:
-                pending = pool.map_async(
-                    _spawn_worker, [(*args, threads, None, known)] * (workers - 1)
-                )
-                worker_loop(*args, threads=threads, on_trial=live, config_errors=known)
+                pending = pool.starmap_async(_spawn_worker, [(args, threads)] * (workers - 1))
+                _controls_then_trials(args, threads, on_trial=live)
                 pending.get()
         else:
-            worker_loop(*args, on_trial=live, config_errors=known)
+            _controls_then_trials(args, None, on_trial=live)
         _finish(study, spec, str(spec_path), paths, began)
     return paths.results
 

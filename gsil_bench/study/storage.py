@@ -32,7 +32,13 @@ import optuna.storages.journal
 from optuna.trial import TrialState
 
 from gsil_bench.errors import UserError
-from gsil_bench.io import atomic_write_json, git_commit, package_versions, read_json
+from gsil_bench.io import (
+    atomic_write_json,
+    file_lock,
+    git_commit,
+    package_versions,
+    read_json,
+)
 from gsil_bench.study.samplers import PRUNERS, SAMPLERS
 from gsil_bench.study.spec import SweepSpec, grid_points
 
@@ -98,17 +104,8 @@ def study_lock(paths: SweepPaths) -> Iterator[None]:
     """Exclusive among the processes of this machine that run the study (an flock on
     ``results/<study>/.lock``, released when the process dies)."""
     paths.results.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: one process per study
+    with file_lock(paths.results / ".lock"):
         yield
-        return
-    with (paths.results / ".lock").open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def open_study(spec: SweepSpec, paths: SweepPaths, storage_url: str | None) -> optuna.Study:

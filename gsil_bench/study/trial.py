@@ -26,7 +26,7 @@ import optuna
 from gsil_bench.config import RunConfig
 from gsil_bench.errors import UserError
 from gsil_bench.experiment.recipe import run_experiment
-from gsil_bench.io import atomic_write_json, read_json
+from gsil_bench.io import atomic_write_json, file_lock, read_json
 from gsil_bench.record import RunRecord, failure_reason
 from gsil_bench.report.objective import Objective, metric_value
 from gsil_bench.report.stats import mean
@@ -133,7 +133,9 @@ def control_fields(spec: SweepSpec) -> dict[str, Any]:
 def run_controls(spec: SweepSpec, paths: SweepPaths, source: str) -> list[dict[str, Any]]:
     """Evaluate the base model once per seed (``controls: {base: true}``); returns failures.
 
-    Resumable like the trials: a seed whose record exists is not run again. A control that
+    Resumable like the trials: a seed whose record exists is not run again. Every worker of
+    a sweep calls this first; a seed that another process is running (an flock per seed) is
+    skipped, so the workers build the seeds' base models side by side. A control that
     fails is written as a failed record (the report lists it under failures) and tried again
     on the next start; the sweep goes on either way. A failure's ``config_error`` says whether
     it was a configuration error (a UserError), which the trials may then meet again.
@@ -144,25 +146,35 @@ def run_controls(spec: SweepSpec, paths: SweepPaths, source: str) -> list[dict[s
     for index, seed in enumerate(spec.seeds):
         if index:
             check_stop(f"after the base-model control of seed {spec.seeds[index - 1]}")
-        config = control_config(spec, seed, source)
-        record_path = record_path_of(config, paths)
-        try:
-            run_or_reuse(config, control_fields(spec), paths)
-        except KeyboardInterrupt:
-            raise
-        except Exception as exc:  # recorded with its reason, like a failed trial
-            if disk_full(exc):
-                raise
-            failure = {
-                "method": CONTROL_LABEL,
-                "seed": seed,
-                "status": "failed",
-                "reason": failure_reason(exc),
-                "config_error": isinstance(exc, UserError),
-            }
-            atomic_write_json(record_path, failure)
-            failures.append(failure)
+        with file_lock(paths.results / "records" / f".control-{seed}.lock", wait=False) as mine:
+            if mine:
+                failure = _run_control(spec, paths, source, seed)
+                failures += [failure] if failure else []
     return failures
+
+
+def _run_control(
+    spec: SweepSpec, paths: SweepPaths, source: str, seed: int
+) -> dict[str, Any] | None:
+    """The control of one seed; its failure record when it failed."""
+    config = control_config(spec, seed, source)
+    try:
+        run_or_reuse(config, control_fields(spec), paths)
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # recorded with its reason, like a failed trial
+        if disk_full(exc):
+            raise
+        failure = {
+            "method": CONTROL_LABEL,
+            "seed": seed,
+            "status": "failed",
+            "reason": failure_reason(exc),
+            "config_error": isinstance(exc, UserError),
+        }
+        atomic_write_json(record_path_of(config, paths), failure)
+        return failure
+    return None
 
 
 def disk_full(exc: BaseException) -> bool:

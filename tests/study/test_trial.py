@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import optuna
@@ -159,6 +161,33 @@ def test_a_failed_control_is_recorded_and_tried_again(
     assert run_controls(spec, paths, "here") == []
     assert len(healthy.calls) == 2
     assert all(RunRecord.read(p).status == "ok" for p in paths.records.glob("*.json"))
+
+
+def test_a_control_another_worker_runs_is_skipped(tmp_path: Path, fake: FakeExperiment) -> None:
+    spec = load_sweep(sweep_file(tmp_path))
+    paths = paths_for(spec, tmp_path / "results", tmp_path / "runs")
+    # Another process holds seed 0's claim: this worker runs seed 1 only.
+    paths.records.mkdir(parents=True, exist_ok=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys, time; h = open(sys.argv[1], 'a');"
+            " fcntl.flock(h, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)",
+            str(paths.records / ".control-0.lock"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        assert run_controls(spec, paths, "here") == []
+    finally:
+        holder.kill()
+        holder.wait()
+    assert [c.seed for c in fake.calls] == [1]
+    run_controls(spec, paths, "here")  # the claim is gone: seed 0 runs now, seed 1 is done
+    assert [c.seed for c in fake.calls] == [1, 0]
 
 
 def test_controls_can_be_turned_off(tmp_path: Path, fake: FakeExperiment) -> None:
