@@ -49,14 +49,14 @@ from gsil_bench.report.table import Table
 OTHER_FILES = ("table.md", "table.csv", "table.tex", "manifest.json")
 STYLE = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1d2330;
-  margin: 0 auto; padding: 1.5em 2em 3em; max-width: 1400px; background: #fbfbfd; }
+  margin: 0 auto; padding: 1em 1em 3em; max-width: 1400px; background: #fbfbfd; }
 h1 { font-size: 1.6em; margin: 0 0 0.3em; border-bottom: 3px solid #3b5ba5; }
 h2 { font-size: 1.2em; margin: 1.8em 0 0.5em; color: #2b3f73; }
 nav a { margin-right: 1em; color: #3b5ba5; }
 .scroll { overflow-x: auto; }
-table { border-collapse: collapse; margin: 0.4em 0; background: #fff; }
-th, td { border: 1px solid #d5d9e3; padding: 0.3em 0.5em; vertical-align: top; }
-td:first-child { white-space: nowrap; }
+table { border-collapse: collapse; margin: 0.4em 0; background: #fff; font-size: 0.82em; }
+th, td { border: 1px solid #d5d9e3; padding: 0.25em 0.4em; vertical-align: top; }
+td:first-child, td.loss { white-space: nowrap; }
 th { background: #e8ecf5; text-align: left; }
 td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
 td.long { font-size: 0.85em; min-width: 16em; }
@@ -121,14 +121,14 @@ def _main_section(study: Study, table: Table) -> str:
     rows = []
     for row in table.rows:
         label = row.label + row_marks(row) + (f" {STAR}" if row.is_best else "")
-        cells = [_td(label), _td(row.loss or "—"), _td(str(len(row.seeds)), "num")]
+        cells = [_td(label), _td(row.loss or "—", "loss"), _td(str(len(row.seeds)), "num")]
         for column in table.columns:
             cell = row.cells.get(column)
             css = "num sig" if is_significant(cell) else "num"
             cells.append(_td(cell_text(row, cell), css))
         rows.append(_tr(cells, _row_classes(row)))
-    head = "".join(f'<th class="flat">{_e(h)}</th>' if h in flat else _th(h) for h in header)
-    legend = ["Shaded cells: † (the run-level test)."] if table.baseline is not None else []
+    head = "".join(_th(h, "flat" if h in flat else "") for h in header)
+    legend = ["Shaded cells: those with a †."] if table.baseline is not None else []
     legend += ["Red headers: the benchmarks that do not separate the methods."] if flat else []
     notes = _notes([*footnotes(table), *legend])
     return f"<p>{_inline(summary_line(study, table))}</p>\n{_table(head, rows)}\n{notes}"
@@ -266,8 +266,10 @@ def _tr(cells: list[str], css: str = "") -> str:
     return f"<tr{attribute}>{''.join(cells)}</tr>"
 
 
-def _th(text: str) -> str:
-    return f"<th>{_e(text)}</th>"
+def _th(text: str, css: str = "") -> str:
+    attribute = f' class="{css}"' if css else ""
+    # Long metric names (constraint_accuracy) may break after an underscore, not mid-word.
+    return f"<th{attribute}>{_e(text).replace('_', '_<wbr>')}</th>"
 
 
 def _td(text: str, css: str = "") -> str:
