@@ -25,7 +25,7 @@ def report(
         typer.Option("--baseline", help="Method label for paired tests (default: the sweep's)."),
     ] = None,
 ) -> None:
-    """Write table.md/.csv/.tex, plots and manifest.json into the study folder."""
+    """Write table.md/.csv/.tex, plots, index.html and manifest.json into the study folder."""
     written = write_report(find_study(study, results_dir), baseline=baseline)
     console = Console()
     console.print(Markdown(written["table.md"].read_text(encoding="utf-8")))
