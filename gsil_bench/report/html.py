@@ -199,11 +199,25 @@ def _plots_section(study_dir: Path, plots: list[Path]) -> str:
     for plot in plots:
         name = plot.relative_to(study_dir).as_posix()
         data = base64.b64encode(plot.read_bytes()).decode("ascii")
+        caption = f'{_e(_plot_caption(plot.name))} (<a href="{_e(name)}">{_e(name)}</a>)'
         figures.append(
             f'<figure><img src="data:image/png;base64,{data}" alt="{_e(name)}">'
-            f'<figcaption><a href="{_e(name)}">{_e(name)}</a></figcaption></figure>'
+            f"<figcaption>{caption}</figcaption></figure>"
         )
     return "\n".join(figures)
+
+
+def _plot_caption(file_name: str) -> str:
+    if file_name == "rewards.png":
+        return (
+            "Rewards (beta · log-ratio) of the demonstrations (real) and of the generated "
+            "responses per training step, mean over seeds; one panel per loss, its best "
+            "configuration"
+        )
+    if file_name.startswith("knob-"):
+        knob = file_name.removeprefix("knob-").removesuffix(".png")
+        return f"Each benchmark metric against {knob}: mean over seeds with 95% intervals"
+    return file_name
 
 
 def _runs_section(study: Study, table: Table) -> str:
