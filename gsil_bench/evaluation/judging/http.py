@@ -107,21 +107,22 @@ class OpenAIJudge:
     async def _ask_all(self, todo: dict[str, Messages], results: dict[str, str]) -> None:
         import openai
 
+        key = os.environ.get(self.api_key_env, "")
+
         async def sent(request: Any) -> None:  # every attempt, retries included
             self.stats["requests"] += 1
+            if not key:  # no key, no Authorization header (a local server needs none)
+                request.headers.pop("Authorization", None)
 
-        key = os.environ.get(self.api_key_env, "")
         client = openai.AsyncOpenAI(
             base_url=self.base_url,
-            # Without a key no Authorization header is sent (a local server needs none).
-            api_key=key or "none",
+            api_key=key or "none",  # the client insists on one; dropped in `sent`
             timeout=self.timeout_s,
             max_retries=self.max_retries,
             http_client=openai.DefaultAsyncHttpxClient(
                 trust_env=self._trust_env, event_hooks={"request": [sent]}
             ),
         )
-        headers = {} if key else {"Authorization": openai.Omit()}
         lanes = asyncio.Semaphore(self.concurrency)
         retries = -self.stats["requests"]  # requests sent, less one per judgement started
         with progress_bar(len(todo), "judging", enabled=self.progress) as bar:
@@ -130,7 +131,7 @@ class OpenAIJudge:
                 nonlocal retries
                 async with lanes:
                     retries -= 1
-                    results[key] = await self._ask(client, messages, headers)
+                    results[key] = await self._ask(client, messages)
                 self._cache_write(key, messages, results[key])
                 bar.advance()
 
@@ -144,7 +145,7 @@ class OpenAIJudge:
                 await client.close()
                 self.stats["retries"] += self.stats["requests"] + retries
 
-    async def _ask(self, client: Any, messages: Messages, headers: dict[str, Any]) -> str:
+    async def _ask(self, client: Any, messages: Messages) -> str:
         import openai
 
         tries = f"unreachable after {self.max_retries + 1} tries"
@@ -156,7 +157,6 @@ class OpenAIJudge:
                 temperature=self.temperature,
                 max_tokens=self.max_tokens,
                 extra_body=self.extra_body or None,
-                extra_headers=headers,
             )
         except openai.APITimeoutError:
             raise JudgeUnavailable(
