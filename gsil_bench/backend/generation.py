@@ -1,7 +1,15 @@
-"""Batched generation with HF ``generate``: left-padded, greedy by default, length-sorted."""
+"""Batched generation: left-padded, length-sorted, greedy by default.
+
+Greedy decoding runs its own loop over the model's KV cache (:func:`greedy_tokens`), which
+drops finished rows from the batch as it goes: HF ``generate`` keeps computing every row until
+the longest one ends, which in the mini suite's evaluation is twice the work. Sampling, and any
+model whose generation config asks for logits processors (a repetition penalty, banned words,
+a minimum length, beams), go through HF ``generate``.
+"""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -52,23 +60,120 @@ def generate(
                     ids = encoded[i]
                     input_ids[row, width - len(ids) :] = torch.tensor(ids)
                     attention[row, width - len(ids) :] = 1
-                sampling = {"temperature": temperature, "top_p": top_p} if do_sample else {}
-                out = model.generate(
-                    input_ids=input_ids.to(device),
-                    attention_mask=attention.to(device),
-                    max_new_tokens=max_new_tokens,
-                    do_sample=do_sample,
-                    pad_token_id=pad_id,
-                    eos_token_id=tokenizer.eos_token_id,
-                    **sampling,
-                )
+                input_ids, attention = input_ids.to(device), attention.to(device)
+                if not do_sample and plain_greedy(model):
+                    rows = greedy_tokens(
+                        model, input_ids, attention, max_new_tokens, tokenizer.eos_token_id
+                    )
+                else:
+                    sampling = {"temperature": temperature, "top_p": top_p} if do_sample else {}
+                    out = model.generate(
+                        input_ids=input_ids,
+                        attention_mask=attention,
+                        max_new_tokens=max_new_tokens,
+                        do_sample=do_sample,
+                        pad_token_id=pad_id,
+                        eos_token_id=tokenizer.eos_token_id,
+                        **sampling,
+                    )
+                    rows = out[:, width:].tolist()
                 for row, i in enumerate(idx):
-                    outputs[i] = tokenizer.decode(out[row, width:], skip_special_tokens=True)
+                    outputs[i] = tokenizer.decode(rows[row], skip_special_tokens=True)
                 bar.advance(len(idx))
     finally:
         torch.random.set_rng_state(generator_state)
         model.train(was_training)
     return outputs
+
+
+# Generation-config fields under which greedy decoding is plain argmax; any other value
+# (a repetition penalty, a minimum length, beams, banned or forced tokens) needs HF's
+# logits processors.
+_NEUTRAL = {
+    "num_beams": (None, 1),
+    "repetition_penalty": (None, 1.0),
+    "no_repeat_ngram_size": (None, 0),
+    "encoder_no_repeat_ngram_size": (None, 0),
+    "bad_words_ids": (None,),
+    "force_words_ids": (None,),
+    "min_length": (None, 0),
+    "min_new_tokens": (None, 0),
+    "suppress_tokens": (None,),
+    "begin_suppress_tokens": (None,),
+    "forced_bos_token_id": (None,),
+    "forced_eos_token_id": (None,),
+    "sequence_bias": (None,),
+    "exponential_decay_length_penalty": (None,),
+    "renormalize_logits": (None, False),
+    "guidance_scale": (None, 1.0),
+}
+
+
+def plain_greedy(model) -> bool:
+    """Whether greedy decoding of ``model`` is plain argmax (see ``_NEUTRAL``) and the model
+    is a decoder-only one with a KV cache, so :func:`greedy_tokens` may replace ``generate``."""
+    config = getattr(model, "generation_config", None)
+    if config is None or getattr(model.config, "is_encoder_decoder", False):
+        return False
+    return all(getattr(config, name, None) in allowed for name, allowed in _NEUTRAL.items())
+
+
+@torch.no_grad()
+def greedy_tokens(
+    model,
+    input_ids: torch.Tensor,
+    attention: torch.Tensor,
+    max_new_tokens: int,
+    eos_id: int | None,
+) -> list[list[int]]:
+    """Greedy continuations of a left-padded batch, each ending at (and including) EOS or
+    after ``max_new_tokens`` tokens: the tokens HF ``generate`` gives without processors.
+
+    Rows that ended are dropped from the batch and its KV cache once an eighth of the batch
+    has ended (dropping at every step would copy the cache every step); position ids follow
+    the attention mask as ``generate`` sets them for left padding.
+    """
+    out: list[list[int]] = [[] for _ in range(input_ids.shape[0])]
+    rows = torch.arange(input_ids.shape[0], device=input_ids.device)  # batch row -> output
+    positions = (attention.cumsum(-1) - 1).clamp(min=0)
+    step = model(
+        input_ids=input_ids, attention_mask=attention, position_ids=positions, use_cache=True
+    )
+    cache, last = _cache_of(step), positions[:, -1]
+    cache_arg = (
+        "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    )
+    ended = torch.zeros_like(rows, dtype=torch.bool)
+    for made in range(max_new_tokens):
+        token = step.logits[:, -1].argmax(-1)
+        for row, t in zip(rows[~ended].tolist(), token[~ended].tolist(), strict=True):
+            out[row].append(t)
+        if eos_id is not None:
+            ended |= token == eos_id
+        if bool(ended.all()) or made + 1 == max_new_tokens:
+            break
+        if int(ended.sum()) * 8 >= len(rows):
+            keep = (~ended).nonzero().squeeze(-1)
+            cache.batch_select_indices(keep)
+            rows, token, attention, last = rows[keep], token[keep], attention[keep], last[keep]
+            ended = ended[keep]
+        attention = torch.cat([attention, attention.new_ones((len(rows), 1))], dim=-1)
+        last = last + 1
+        step = model(
+            input_ids=token[:, None],
+            attention_mask=attention,
+            position_ids=last[:, None],
+            use_cache=True,
+            **{cache_arg: cache},
+        )
+    return out
+
+
+def _cache_of(output):
+    """The KV cache of a forward's output: ``cache`` in transformers 5.2x, before that
+    ``past_key_values``."""
+    cache = getattr(output, "cache", None)
+    return cache if cache is not None else output.past_key_values
 
 
 def generate_vllm(
