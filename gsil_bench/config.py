@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gsil_bench.data.transforms import DataQualityConfig
 from gsil_bench.errors import UserError
@@ -131,6 +131,9 @@ class EvalConfig(_Section):
         return self
 
 
+TrackerName = Literal["tensorboard", "wandb", "mlflow", "trackio"]
+
+
 class RunConfig(_Section):
     model: ModelConfig = ModelConfig()
     data: DataConfig = DataConfig()
@@ -143,6 +146,18 @@ class RunConfig(_Section):
     seed: int = 0
     output_dir: str = "runs/{loss}-seed{seed}"
     cache_dir: str = ".gsil-cache"
+    # Experiment trackers that mirror the training curves and results (backend/tracking.py).
+    # Where a run is reported does not change it: left out of dumps, so the fingerprint, a
+    # sweep's config_id and the saved config (and finished run folders) do not depend on it.
+    report_to: list[TrackerName] = Field(default_factory=list, exclude=True)
+
+    @field_validator("report_to", mode="before")
+    @classmethod
+    def _report_to_list(cls, value: Any) -> Any:
+        # `--set report_to=tensorboard` and `tensorboard,wandb` read as lists.
+        if isinstance(value, str):
+            return [name.strip() for name in value.split(",") if name.strip()]
+        return value
 
     def resolved_output_dir(self) -> Path:
         return Path(self.output_dir.format(loss=self.loss.name, seed=self.seed))

@@ -21,6 +21,7 @@ import math
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -241,6 +242,7 @@ def train(
     pad_id: int,
     reference: dict[str, torch.Tensor] | None = None,
     description: str = "training",
+    on_log: Callable[[dict[str, float]], None] | None = None,
 ) -> TrainResult:
     """Train ``model`` in place; resumes from ``run_dir/checkpoint`` when one exists."""
     accelerator = make_accelerator(optim.mixed_precision)
@@ -291,6 +293,8 @@ def train(
             if accelerator.is_main_process:
                 with log_path.open("a") as fh:
                     fh.write(json.dumps(row) + "\n")
+                if on_log is not None:  # experiment trackers (backend/tracking.py)
+                    on_log(row)
             bar.advance(1, status=f"loss {row['loss']:.4f}")
             if step + 1 < total:
                 _checkpoint(checkpointer, step + 1, optim.checkpoint_every, health.saved())

@@ -38,20 +38,25 @@ def sweep_command(
     storage: str = typer.Option(None, help="Optuna RDB URL shared by several machines."),
     results_dir: Path = typer.Option(Path("results"), help="Tables, plots, records."),
     runs_dir: Path = typer.Option(Path("runs/sweeps"), help="Checkpoints and models."),
+    report_to: list[str] = typer.Option(
+        [], "--report-to", help="Experiment trackers: tensorboard, wandb, mlflow, trackio."
+    ),
 ) -> None:
     """Run (or resume) a sweep, then write its comparison table and plots.
 
     SIGTERM stops it at the next safe point (the trial in flight checkpointed or finished and
     queued again), with one line and exit code 143; the same command resumes it."""
+    from gsil_bench.backend.tracking import parse_report_to, sweep_report_to
     from gsil_bench.stop import StopRequested
     from gsil_bench.study.driver import run_sweep
     from gsil_bench.study.live import LiveView
 
     path = resolve_sweep_file(sweep_file)
+    trackers = parse_report_to(report_to)
     console = Console()
     started = time.time()
     try:
-        with LiveView(console) as live:
+        with sweep_report_to(trackers), LiveView(console) as live:
             out = run_sweep(
                 path,
                 results_dir=results_dir,

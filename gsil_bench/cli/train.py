@@ -47,12 +47,18 @@ def summarize(record: RunRecord, console: Console) -> None:
 def train_command(
     config: Path = typer.Argument(None, help="Run config YAML; omit for the embedded default."),
     set_: list[str] = typer.Option([], "--set", help="Override a key: --set optim.lr=1e-4"),
+    report_to: list[str] = typer.Option(
+        [], "--report-to", help="Experiment trackers: tensorboard, wandb, mlflow, trackio."
+    ),
 ) -> None:
     """Train one loss on one dataset (default: the tiny base model on the mini suite)."""
+    from gsil_bench.backend.tracking import parse_report_to
     from gsil_bench.config import load_config
     from gsil_bench.experiment.recipe import run_experiment
 
-    run_config = load_config(config, set_)
+    trackers = parse_report_to(report_to)
+    overrides = [*set_, f"report_to={','.join(trackers)}"] if trackers else set_
+    run_config = load_config(config, overrides)
     try:
         record = run_experiment(run_config)
     except TrainingError as exc:

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import contextlib
 import time
+from dataclasses import replace
 from typing import Any
 
 import torch
 
 from gsil_bench.backend.cache import DiskCache
 from gsil_bench.backend.model import fingerprint_model, load_pretrained
+from gsil_bench.backend.tracking import RunLabels, Tracking, require_trackers, run_id_of
 from gsil_bench.backend.trainer import distributed_state
 from gsil_bench.config import RunConfig, config_to_yaml
 from gsil_bench.data.records import Demonstration, demonstrations_fingerprint
@@ -34,12 +36,14 @@ from gsil_bench.record import Fingerprints, RunDir, RunRecord, failure_reason
 from gsil_bench.registry import get_loss, validate_hparams
 
 
-def run_experiment(config: RunConfig) -> RunRecord:
+def run_experiment(config: RunConfig, *, labels: RunLabels | None = None) -> RunRecord:
     """Run (or resume) one experiment and write ``result.json`` in its output folder.
 
     A run that fails writes a failed record there instead (status ``failed``, the reason and
     the stage) and raises again; a failed record is not a finished run, so the same config
-    run again tries again (from the last checkpoint).
+    run again tries again (from the last checkpoint). With ``config.report_to`` the training
+    curves and results also go to those trackers, under ``labels`` (default: named after the
+    output folder; a sweep names its runs by study and method).
     """
     began = time.perf_counter()
     torch.manual_seed(config.seed)
@@ -47,17 +51,25 @@ def run_experiment(config: RunConfig) -> RunRecord:
     finished = run_dir.finished_result(config.fingerprint())
     if finished is not None:  # a finished run of the same config: nothing to redo
         return finished
+    require_trackers(config.report_to)  # a missing tracker package, before any work
     state = distributed_state()
     if state.is_main_process:
         # A folder that holds another config raises here, before anything is written in it.
         run_dir.claim(config.fingerprint(), config_to_yaml(config))
     stages = Stages()
+    tracking = Tracking()
     try:
-        record = _run(config, run_dir, stages)
+        tracking = _open_tracking(config, run_dir, labels)
+        record = _run(config, run_dir, stages, tracking)
+        final_step = int(record.rounds[-1]["steps"]) if record.rounds else 0
+        tracking.log_results(record.benchmarks, record.diagnostics, final_step)
     except Exception as exc:
+        with contextlib.suppress(Exception):  # the run's own error is the one to raise
+            tracking.close()
         if state.is_main_process:
             _write_failure(config, run_dir, stages, exc, time.perf_counter() - began)
         raise
+    tracking.close()
     record.timings["total_s"] = time.perf_counter() - began
     if state.is_main_process:
         run_dir.write_result(record)
@@ -65,7 +77,17 @@ def run_experiment(config: RunConfig) -> RunRecord:
     return record
 
 
-def _run(config: RunConfig, run_dir: RunDir, stages: Stages) -> RunRecord:
+def _open_tracking(config: RunConfig, run_dir: RunDir, labels: RunLabels | None) -> Tracking:
+    """The run's trackers (none without ``report_to`` or off the main process)."""
+    if not config.report_to or not distributed_state().is_main_process:
+        return Tracking()
+    labels = labels or RunLabels.for_run(run_dir.path, loss=config.loss.name, seed=config.seed)
+    labels = replace(labels, run_id=run_id_of(run_dir.path, config.fingerprint()))
+    params = {**config.model_dump(mode="json"), "run_id": _run_id(config)}
+    return Tracking.open(config.report_to, labels, config=params, rounds=max(1, config.iterations))
+
+
+def _run(config: RunConfig, run_dir: RunDir, stages: Stages, tracking: Tracking) -> RunRecord:
     """The pipeline itself: inputs, rounds, evaluation, the record (timings but the total)."""
     state = distributed_state()
     cache = DiskCache(config.cache_dir)
@@ -79,7 +101,8 @@ def _run(config: RunConfig, run_dir: RunDir, stages: Stages) -> RunRecord:
     hparams = validate_hparams(config.loss.name, config.loss.params)
     rounds: list[dict[str, Any]] = []
     if config.iterations:
-        plan = RoundPlan(config, get_loss(config.loss.name), hparams, run_dir, cache, stages)
+        spec = get_loss(config.loss.name)
+        plan = RoundPlan(config, spec, hparams, run_dir, cache, stages, tracking)
         model, tokenizer, rounds = run_rounds(plan, model, tokenizer, demos)
 
     benchmarks: Results = {}

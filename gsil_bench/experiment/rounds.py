@@ -15,6 +15,7 @@ from typing import Any
 from gsil_bench.backend.batches import tokenize_pairs
 from gsil_bench.backend.cache import DiskCache
 from gsil_bench.backend.model import fingerprint_model, load_pretrained, save_pretrained
+from gsil_bench.backend.tracking import Tracking
 from gsil_bench.backend.trainer import distributed_state, train
 from gsil_bench.config import RunConfig
 from gsil_bench.data.records import Demonstration
@@ -54,6 +55,7 @@ class RoundPlan:
     run_dir: RunDir
     cache: DiskCache
     stages: Stages
+    tracking: Tracking | None = None  # experiment trackers (report_to), main process only
 
 
 def _negatives(plan: RoundPlan, model, tokenizer, demos, model_fp: str, index: int) -> list[str]:
@@ -136,6 +138,7 @@ def run_round(
             pad_id=tokenizer.pad_token_id,
             reference=reference,
             description=f"round {index}: {spec.name}",
+            on_log=plan.tracking.train_logger(index) if plan.tracking else None,
         )
     policy = getattr(model, "module", model)
     facts.update(

@@ -23,6 +23,7 @@ from typing import Any
 
 import optuna
 
+from gsil_bench.backend.tracking import RunLabels, trackers_for_sweep_run
 from gsil_bench.config import RunConfig
 from gsil_bench.errors import UserError
 from gsil_bench.experiment.recipe import run_experiment
@@ -113,7 +114,16 @@ def run_or_reuse(config: RunConfig, fields: dict[str, Any], paths: SweepPaths) -
         return RunRecord.read(record_path)
     cid = config_id(config)
     out = paths.runs / cid / f"seed{config.seed}"
-    record = run_experiment(config.model_copy(update={"output_dir": str(out)}))
+    labels = RunLabels.for_trial(
+        paths.runs,
+        study=paths.results.name,
+        method=fields["method"],
+        loss=config.loss.name,
+        seed=config.seed,
+    )
+    trackers = trackers_for_sweep_run(config.report_to)
+    update = {"output_dir": str(out), "report_to": trackers}
+    record = run_experiment(config.model_copy(update=update), labels=labels)
     record = record.model_copy(update={**fields, "config_id": cid})
     record.write(record_path)
     return record

@@ -99,7 +99,7 @@ class FakeExperiment:
         self.calls: list[RunConfig] = []
         self.fail_base = fail_base
 
-    def __call__(self, config: RunConfig) -> RunRecord:
+    def __call__(self, config: RunConfig, **labels: object) -> RunRecord:
         self.calls.append(config)
         if config.iterations == 0 and self.fail_base:
             raise RuntimeError("base model\nunavailable")
