@@ -7,10 +7,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markdown import Markdown
-
-from gsil_bench.report.study import find_study
-from gsil_bench.report.write import write_report
 
 
 def report(
@@ -26,6 +22,11 @@ def report(
     ] = None,
 ) -> None:
     """Write table.md/.csv/.tex, plots, index.html and manifest.json into the study folder."""
+    from rich.markdown import Markdown
+
+    from gsil_bench.report.study import find_study
+    from gsil_bench.report.write import write_report  # matplotlib, scipy: only when asked
+
     written = write_report(find_study(study, results_dir), baseline=baseline)
     console = Console()
     console.print(Markdown(written["table.md"].read_text(encoding="utf-8")))

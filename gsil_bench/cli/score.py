@@ -13,22 +13,21 @@ import json
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from pydantic.fields import FieldInfo
 from rich.console import Console
 from rich.table import Table
 from typer.core import TyperGroup
 
-from gsil_bench.evaluation.benchmark import (
-    BENCHMARKS,
-    Benchmark,
-    FileScoring,
-    file_scoring_of,
-    parse_options,
-)
-from gsil_bench.evaluation.result import BenchmarkResult
+if TYPE_CHECKING:
+    from pydantic.fields import FieldInfo
+
+    from gsil_bench.evaluation.benchmark import Benchmark, FileScoring
+    from gsil_bench.evaluation.result import BenchmarkResult
+
+# The benchmark registry (pydantic, each benchmark's module) is imported when `score` runs, not
+# when the CLI starts: `gsil-bench --help` and the other commands never pay for it.
 
 JSON_OPTION = typer.Option(False, "--json", help="Print a JSON object instead of a table.")
 # Benchmarks with a `progress` option score quietly under --json: stdout is then the JSON only.
@@ -96,6 +95,8 @@ def score_file(
     benchmark: Benchmark, scoring: FileScoring, file: Path, values: dict[str, Any], as_json: bool
 ) -> None:
     """Validate the flags as the benchmark's options, score FILE and print the results."""
+    from gsil_bench.evaluation.benchmark import parse_options
+
     raw = dict(values)
     if as_json and PROGRESS_OPTION in benchmark.Options.model_fields:
         raw[PROGRESS_OPTION] = False
@@ -151,6 +152,8 @@ class BenchmarkCommands(TyperGroup):
     """`score`'s subcommands, looked up in the benchmark registry when asked for."""
 
     def _scoring(self, name: str) -> tuple[Benchmark, FileScoring] | None:
+        from gsil_bench.evaluation.benchmark import BENCHMARKS, file_scoring_of
+
         if name not in BENCHMARKS:
             return None
         benchmark = BENCHMARKS.get(name)
@@ -159,6 +162,8 @@ class BenchmarkCommands(TyperGroup):
 
     # Typer vendors its own click; its Context and Command types are private, hence Any.
     def list_commands(self, ctx: Any) -> list[str]:
+        from gsil_bench.evaluation.benchmark import BENCHMARKS
+
         return sorted(name for name in BENCHMARKS.names() if self._scoring(name) is not None)
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:

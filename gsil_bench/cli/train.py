@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -10,10 +11,14 @@ from rich.table import Table
 
 from gsil_bench.errors import TrainingError, UserError
 from gsil_bench.evaluation.result import primary_metric
-from gsil_bench.record import RunDir, RunRecord
+
+if TYPE_CHECKING:  # the record module (pydantic) loads when a run finishes, not at start-up
+    from gsil_bench.record import RunRecord
 
 
 def summarize(record: RunRecord, console: Console) -> None:
+    from gsil_bench.record import RunDir
+
     rounds = record.rounds
     last = record.trajectory
     trained = record.loss if rounds else "base model (iterations: 0, no training)"
