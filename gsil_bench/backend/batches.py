@@ -125,6 +125,35 @@ def tokenize_pairs(
     return examples, kept_indices, report
 
 
+def example_length(example: TrainExample) -> int:
+    """Tokens of an example's longest row (prompt + the longer of its two responses)."""
+    longest = max(len(example.real_ids), len(example.generated_ids or []))
+    return len(example.prompt_ids) + longest
+
+
+# Windows of this many global batches are sorted by length (see ``length_grouped``): wide
+# enough that a batch's rows have nearly one length, narrow enough that a batch still mixes
+# examples from all over the epoch's permutation.
+GROUP_WINDOW = 16
+
+
+def length_grouped(
+    perm: torch.Tensor, lengths: Sequence[int], global_batch: int, generator: torch.Generator
+) -> torch.Tensor:
+    """``perm`` (a whole number of global batches) regrouped so that each batch holds
+    examples of similar length: windows of ``GROUP_WINDOW`` batches are sorted by length
+    (longest first, ties in ``perm``'s order), cut into batches, and the batches shuffled with
+    ``generator``. A pure function of its arguments, so resumed runs replay the same batches."""
+    window = GROUP_WINDOW * global_batch
+    batches = []
+    for start in range(0, len(perm), window):
+        chunk = perm[start : start + window].tolist()
+        chunk.sort(key=lambda i: -lengths[i])  # stable: ties keep perm's order
+        batches += [chunk[b : b + global_batch] for b in range(0, len(chunk), global_batch)]
+    order = torch.randperm(len(batches), generator=generator).tolist()
+    return torch.tensor([i for b in order for i in batches[b]], dtype=torch.long)
+
+
 def collate(
     examples: Sequence[TrainExample], *, with_generated: bool, pad_id: int
 ) -> dict[str, torch.Tensor]:
@@ -185,11 +214,7 @@ def reference_logps(
     model.eval()
     device = next(model.parameters()).device
 
-    def length(example: TrainExample) -> int:
-        longest = max(len(example.real_ids), len(example.generated_ids or []))
-        return len(example.prompt_ids) + longest
-
-    order = sorted(range(len(examples)), key=lambda i: length(examples[i]))
+    order = sorted(range(len(examples)), key=lambda i: example_length(examples[i]))
     real, gen = [], []
     with progress_bar(len(examples), description) as bar:
         for start in range(0, len(order), batch_size):

@@ -85,6 +85,22 @@ def test_batch_order_is_a_function_of_seed_and_step():
     assert plan_steps(16, 4, OptimConfig(epochs=2)) == 8
 
 
+def test_length_grouped_batches_hold_one_length_and_still_cover_the_epoch():
+    # 64 examples, 4 per length value; batch 4: a window (16 batches) is the whole epoch, so
+    # each batch must be exactly the 4 examples of one length.
+    lengths = [i // 4 for i in range(64)]
+    epoch = [batch_indices(64, s, 4, seed=2, lengths=lengths).tolist() for s in range(16)]
+    assert all(len({lengths[i] for i in batch}) == 1 for batch in epoch)
+    assert sorted(i for batch in epoch for i in batch) == list(range(64))
+    assert epoch == [batch_indices(64, s, 4, seed=2, lengths=lengths).tolist() for s in range(16)]
+    by_length = [lengths[batch[0]] for batch in epoch]
+    assert by_length != sorted(by_length) and by_length != sorted(by_length, reverse=True)
+    # The next epoch draws another permutation.
+    assert [
+        batch_indices(64, s, 4, seed=2, lengths=lengths).tolist() for s in range(16, 32)
+    ] != epoch
+
+
 def test_training_lowers_loss_and_separates_rewards(tiny_model, tiny_tokenizer, tmp_path):
     examples = _examples(tiny_tokenizer)
     spec = get_loss("gsil-logistic")
