@@ -27,7 +27,6 @@ from gsil_bench.evaluation.benchmark import BenchmarkOptions, FileScoring
 from gsil_bench.evaluation.result import BenchmarkResult
 from gsil_bench.io import iter_jsonl_objects
 from gsil_bench.minisuite.config import MiniSuiteConfig
-from gsil_bench.minisuite.likelihood import add_ref_logp, reference_loglik
 from gsil_bench.minisuite.scoring import score_items
 from gsil_bench.minisuite.suite import shared_suite
 from gsil_bench.minisuite.task import TestItem
@@ -67,6 +66,9 @@ class MiniBenchmark:
         self, model: Any, tokenizer: Any, cfg: EvalConfig, options: Any, run: RunConfig
     ) -> list[BenchmarkResult]:
         """Answer the test items of ``run.data.mini`` (``cfg.limit`` per domain) and score."""
+        # Here, not at the top: it needs torch, which `gsil-bench score mini FILE` never does.
+        from gsil_bench.minisuite.likelihood import add_ref_logp, reference_loglik
+
         suite = shared_suite(run.data.mini)
         items = _first_per_domain(suite.test, cfg.limit)
         began = time.perf_counter()

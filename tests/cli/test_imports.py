@@ -143,3 +143,11 @@ def test_score_humaneval_imports_no_torch(tmp_path: Path):
     stdout, report = _run_cli(args)
     assert report == {"code": 0, "heavy": []}
     assert json.loads(stdout)["pass@1"] == 0.5
+
+
+def test_score_help_imports_every_benchmark_without_torch():
+    """Listing `score`'s subcommands imports every benchmark module, the mini suite's too."""
+    stdout, report = _run_cli(["score", "--help"])
+    assert report == {"code": 0, "heavy": []}
+    for benchmark in ("gsm8k", "humaneval", "mini"):
+        assert benchmark in stdout
