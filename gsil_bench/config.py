@@ -32,6 +32,8 @@ class ModelConfig(_Section):
     tiny: TinyModelConfig = TinyModelConfig()
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     trust_remote_code: bool = False
+    # A Hub branch, tag or commit of ``name`` (SPIN trained a pinned zephyr-7b-sft-full commit).
+    revision: str | None = None
 
 
 class DataConfig(_Section):
@@ -80,18 +82,49 @@ class OptimConfig(_Section):
     weight_decay: float = Field(default=0.0, ge=0)
     batch_size: int = Field(default=32, ge=1)  # per process, per micro-step
     grad_accum: int = Field(default=1, ge=1)
+    # Examples per optimizer step over all processes (the papers' 128 / 64); when set, the
+    # per-process batch_size is derived from it, the world size and grad_accum.
+    global_batch_size: int | None = Field(default=None, ge=1)
     epochs: float = Field(default=1.0, gt=0)
     max_steps: int | None = Field(default=None, ge=1)
     schedule: Literal["linear", "constant", "cosine"] = "linear"
     warmup_ratio: float = Field(default=0.1, ge=0, le=1)
+    warmup_steps: int | None = Field(default=None, ge=0)  # when set, replaces warmup_ratio
     # "linear" with decay_steps holds the peak and decays over the last decay_steps only.
     decay_steps: int | None = Field(default=None, ge=1)
     max_grad_norm: float | None = 1.0
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
     checkpoint_every: int = Field(default=50, ge=1)
-    # Batches of similar lengths (less padding): each epoch's seeded permutation is cut into
-    # windows of 16 global batches, sorted by length inside a window, and the batches shuffled.
-    group_by_length: bool = False
+
+    @model_validator(mode="after")
+    def _one_batch_size(self) -> OptimConfig:
+        if self.global_batch_size is None:
+            return self
+        if "batch_size" in self.model_fields_set:
+            raise ValueError(
+                "optim.batch_size and optim.global_batch_size are both set; set one (the "
+                "per-process batch is derived from optim.global_batch_size)"
+            )
+        if self.global_batch_size % self.grad_accum:
+            raise ValueError(
+                f"optim.global_batch_size ({self.global_batch_size}) is not divisible by "
+                f"optim.grad_accum ({self.grad_accum})"
+            )
+        return self
+
+    def for_world(self, processes: int) -> OptimConfig:
+        """This config with ``batch_size`` per process for ``processes`` processes: derived
+        from ``global_batch_size`` when set (an error when it does not divide), else as is."""
+        if self.global_batch_size is None:
+            return self
+        per_step = processes * self.grad_accum
+        if self.global_batch_size % per_step:
+            raise UserError(
+                f"optim.global_batch_size ({self.global_batch_size}) is not divisible by "
+                f"{processes} processes x optim.grad_accum ({self.grad_accum}) = {per_step}; "
+                "change it, optim.grad_accum or the number of processes"
+            )
+        return self.model_copy(update={"batch_size": self.global_batch_size // per_step})
 
 
 class GenerationConfig(_Section):
@@ -216,7 +249,10 @@ KEY_ALIASES = {
     "gradient_accumulation_steps": "optim.grad_accum",
     "num_train_epochs": "optim.epochs",
     "num_epochs": "optim.epochs",
-    "warmup_steps": "optim.warmup_ratio",
+    "num_warmup_steps": "optim.warmup_steps",
+    "total_batch_size": "optim.global_batch_size",
+    "effective_batch_size": "optim.global_batch_size",
+    "model_revision": "model.revision",
     "lr_scheduler_type": "optim.schedule",
     "lr_scheduler": "optim.schedule",
     "scheduler": "optim.schedule",

@@ -25,15 +25,28 @@ def resolve_dtype(name: str) -> torch.dtype:
     return torch.float32
 
 
-def load_pretrained(name_or_path: str, *, dtype: str = "auto", trust_remote_code: bool = False):
-    """(model, tokenizer) from a local folder or a Hub name; left padding for generation."""
+def load_pretrained(
+    name_or_path: str,
+    *,
+    dtype: str = "auto",
+    trust_remote_code: bool = False,
+    revision: str | None = None,
+):
+    """(model, tokenizer) from a local folder or a Hub name; left padding for generation.
+
+    ``revision`` pins a Hub model to a branch, tag or commit (SPIN trained a specific commit of
+    zephyr-7b-sft-full); None is the default branch. A local folder has no revisions.
+    """
     local = Path(name_or_path)
     if name_or_path.startswith((".", "/", "~")) and not local.expanduser().exists():
         raise UserError(f"model path {name_or_path} does not exist")
+    pin = {"revision": revision} if revision else {}
     try:
-        tokenizer = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(
+            name_or_path, trust_remote_code=trust_remote_code, **pin
+        )
         model = AutoModelForCausalLM.from_pretrained(
-            name_or_path, dtype=resolve_dtype(dtype), trust_remote_code=trust_remote_code
+            name_or_path, dtype=resolve_dtype(dtype), trust_remote_code=trust_remote_code, **pin
         )
     except (OSError, ValueError) as exc:  # ValueError: a folder whose files do not make a model
         raise UserError(f"cannot load model {name_or_path!r}: {exc}".splitlines()[0]) from None
@@ -41,6 +54,58 @@ def load_pretrained(name_or_path: str, *, dtype: str = "auto", trust_remote_code
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
     return model, tokenizer
+
+
+LOW_PRECISION = (torch.bfloat16, torch.float16)
+
+
+def parameter_dtype(model) -> torch.dtype:
+    """The dtype of the model's floating-point parameters (the first one's; float32 if none)."""
+    for p in getattr(model, "module", model).parameters():
+        if p.is_floating_point():
+            return p.dtype
+    return torch.float32
+
+
+def upcast_to_master_weights(model) -> torch.dtype | None:
+    """Give a bf16/fp16 model fp32 master weights for training; returns the dtype it had (to
+    cast back with :func:`finish_training`), or None when its trainable weights were fp32.
+
+    An optimizer that updates bf16 weights directly loses every update below the weight's
+    rounding step (2**-8 of its magnitude): at the papers' lr 5e-7 almost all of them, so the
+    model would stay at its start. Both releases train with DeepSpeed bf16, which keeps fp32
+    master weights; here the forward runs under autocast in the low-precision dtype instead.
+    """
+    low = [p.dtype for p in model.parameters() if p.requires_grad and p.dtype in LOW_PRECISION]
+    if not low:
+        return None
+    model.to(torch.float32)
+    return low[0]
+
+
+def training_precision(mixed_precision: str, loaded: torch.dtype | None) -> str:
+    """accelerate's mixed precision for a run: an explicit setting as it is; ``auto`` is
+    autocast in the dtype the model was loaded in (bf16/fp16), else bf16 on a GPU that has
+    it and none elsewhere."""
+    if mixed_precision != "auto":
+        return mixed_precision
+    if loaded is not None:
+        return "bf16" if loaded == torch.bfloat16 else "fp16"
+    gpu_bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return "bf16" if gpu_bf16 else "no"
+
+
+def finish_training(model, dtype: torch.dtype | None):
+    """The trained module without accelerate's autocast wrapper on its forward (generation
+    and evaluation then run as a freshly loaded copy would), cast back to ``dtype`` when
+    training upcast it: the model in memory is then the one saved and the one a resumed run
+    loads, so both continue identically."""
+    from accelerate.utils import extract_model_from_parallel
+
+    module = extract_model_from_parallel(model, keep_fp32_wrapper=False)
+    if dtype is not None:
+        module.to(dtype)
+    return module
 
 
 def save_pretrained(model, tokenizer, path: Path) -> None:

@@ -21,23 +21,22 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from accelerate import Accelerator, PartialState
+from accelerate.state import AcceleratorState
 
-from gsil_bench.backend.batches import (
-    TrainExample,
-    collate,
-    example_length,
-    length_grouped,
-    move,
-    sequence_logps,
-)
+from gsil_bench.backend.batches import TrainExample, collate, move, sequence_logps
 from gsil_bench.backend.health import Health, stop_now
+from gsil_bench.backend.model import (
+    LOW_PRECISION,
+    training_precision,
+    upcast_to_master_weights,
+)
 from gsil_bench.config import OptimConfig
 from gsil_bench.errors import NonFiniteLossError, UserError
 from gsil_bench.progress import progress_bar
@@ -77,20 +76,40 @@ def make_accelerator(mixed_precision: str) -> Accelerator:
     return Accelerator(mixed_precision=mixed_precision, cpu=_cpu_only())
 
 
+def _training_accelerator(precision: str) -> Accelerator:
+    """An accelerator with ``precision`` even when an earlier one in this process had another:
+    accelerate keeps one mixed-precision setting per process and refuses a second (the tiny
+    base model trains without autocast, a bf16 run after it with). Only the accelerator
+    state is reset; the process group (PartialState) stays."""
+    if AcceleratorState._shared_state and AcceleratorState().mixed_precision != precision:
+        AcceleratorState._reset_state(reset_partial_state=False)
+    return make_accelerator(precision)
+
+
 def _optimizer(model, optim: OptimConfig) -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]
+    low = sorted({str(p.dtype) for p in params if p.dtype in LOW_PRECISION})
+    if low:
+        # Updates below a bf16 weight's rounding step (2**-8 of it) would be lost.
+        raise UserError(
+            f"the optimizer would update {low[0]} weights directly and lose small updates; "
+            "train with fp32 master weights (upcast_to_master_weights)"
+        )
     if optim.optimizer == "rmsprop":  # the GSIL release's choice
         return torch.optim.RMSprop(params, lr=optim.lr, weight_decay=optim.weight_decay)
     return torch.optim.AdamW(params, lr=optim.lr, weight_decay=optim.weight_decay)
 
 
 def lr_factor(step: int, total: int, optim: OptimConfig) -> float:
-    """Linear warmup, then constant / linear decay to 0 / cosine over the remaining steps.
+    """Linear warmup (``warmup_steps``, else ``warmup_ratio`` of the steps), then constant /
+    linear decay to 0 / cosine over the remaining steps.
 
     With ``decay_steps`` set, "linear" holds the peak and decays over the last decay_steps
     only (warmup-stable-decay), which is how the tiny base model is annealed.
     """
-    warmup = int(round(optim.warmup_ratio * total))
+    warmup = optim.warmup_steps
+    if warmup is None:
+        warmup = int(round(optim.warmup_ratio * total))
     if step < warmup:
         return (step + 1) / (warmup + 1)
     if optim.schedule == "constant":
@@ -115,17 +134,12 @@ def plan_steps(n_examples: int, global_batch: int, optim: OptimConfig) -> int:
     return min(total, optim.max_steps) if optim.max_steps else total
 
 
-def batch_indices(
-    n: int, step: int, global_batch: int, seed: int, lengths: Sequence[int] | None = None
-) -> torch.Tensor:
-    """Indices of the global batch of ``step``: a seeded permutation per epoch; with
-    ``lengths`` (``optim.group_by_length``), regrouped into batches of similar lengths."""
+def batch_indices(n: int, step: int, global_batch: int, seed: int) -> torch.Tensor:
+    """Indices of the global batch of ``step``: a seeded permutation per epoch."""
     per_epoch = n // global_batch
     epoch, offset = divmod(step, per_epoch)
     generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
     perm = torch.randperm(n, generator=generator)
-    if lengths is not None:
-        perm = length_grouped(perm[: per_epoch * global_batch], lengths, global_batch, generator)
     return perm[offset * global_batch : (offset + 1) * global_batch]
 
 
@@ -256,11 +270,17 @@ def train(
     description: str = "training",
     on_log: Callable[[dict[str, float]], None] | None = None,
 ) -> TrainResult:
-    """Train ``model`` in place; resumes from ``run_dir/checkpoint`` when one exists."""
-    accelerator = make_accelerator(optim.mixed_precision)
+    """Train ``model`` in place; resumes from ``run_dir/checkpoint`` when one exists.
+
+    A bf16/fp16 model trains on fp32 master weights under autocast and comes back in fp32;
+    :func:`~gsil_bench.backend.model.finish_training` casts it back to its dtype.
+    """
+    loaded_dtype = upcast_to_master_weights(model)
+    accelerator = _training_accelerator(training_precision(optim.mixed_precision, loaded_dtype))
     if loss.needs_reference and reference is None:
         raise ValueError(f"loss {loss.name!r} needs reference log-probs")
     world = accelerator.num_processes
+    optim = optim.for_world(world)  # the per-process batch of optim.global_batch_size
     global_batch = optim.batch_size * optim.grad_accum * world
     total = plan_steps(len(examples), global_batch, optim)
 
@@ -280,13 +300,12 @@ def train(
     health = Health(accelerator, loss.name, model, start, total, saved)
 
     ctx = _StepContext(accelerator, model, examples, loss, hparams, optim, reference, pad_id)
-    lengths = [example_length(e) for e in examples] if optim.group_by_length else None
     tokens, began = 0, time.perf_counter()
     with progress_bar(total, description, enabled=accelerator.is_main_process) as bar:
         bar.set_completed(start)
         for step in range(start, total):
             step_began = time.perf_counter()
-            global_idx = batch_indices(len(examples), step, global_batch, seed, lengths)
+            global_idx = batch_indices(len(examples), step, global_batch, seed)
             optimizer.zero_grad(set_to_none=True)
             sums, step_tokens = _accumulate_gradients(step, global_idx, ctx)
             grad_norm = _clip(accelerator, model, optim.max_grad_norm)
