@@ -95,6 +95,9 @@ class OptimConfig(_Section):
     max_grad_norm: float | None = 1.0
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
     checkpoint_every: int = Field(default=50, ge=1)
+    # Batches of similar lengths (less padding): each epoch's seeded permutation is cut into
+    # windows of 16 global batches, sorted by length inside a window, and the batches shuffled.
+    group_by_length: bool = False
 
     @model_validator(mode="after")
     def _one_batch_size(self) -> OptimConfig:

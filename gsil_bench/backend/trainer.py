@@ -21,7 +21,7 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,14 @@ import torch
 from accelerate import Accelerator, PartialState
 from accelerate.state import AcceleratorState
 
-from gsil_bench.backend.batches import TrainExample, collate, move, sequence_logps
+from gsil_bench.backend.batches import (
+    TrainExample,
+    collate,
+    example_length,
+    length_grouped,
+    move,
+    sequence_logps,
+)
 from gsil_bench.backend.health import Health, stop_now
 from gsil_bench.backend.model import (
     LOW_PRECISION,
@@ -134,12 +141,17 @@ def plan_steps(n_examples: int, global_batch: int, optim: OptimConfig) -> int:
     return min(total, optim.max_steps) if optim.max_steps else total
 
 
-def batch_indices(n: int, step: int, global_batch: int, seed: int) -> torch.Tensor:
-    """Indices of the global batch of ``step``: a seeded permutation per epoch."""
+def batch_indices(
+    n: int, step: int, global_batch: int, seed: int, lengths: Sequence[int] | None = None
+) -> torch.Tensor:
+    """Indices of the global batch of ``step``: a seeded permutation per epoch; with
+    ``lengths`` (``optim.group_by_length``), regrouped into batches of similar lengths."""
     per_epoch = n // global_batch
     epoch, offset = divmod(step, per_epoch)
     generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
     perm = torch.randperm(n, generator=generator)
+    if lengths is not None:
+        perm = length_grouped(perm[: per_epoch * global_batch], lengths, global_batch, generator)
     return perm[offset * global_batch : (offset + 1) * global_batch]
 
 
@@ -300,12 +312,13 @@ def train(
     health = Health(accelerator, loss.name, model, start, total, saved)
 
     ctx = _StepContext(accelerator, model, examples, loss, hparams, optim, reference, pad_id)
+    lengths = [example_length(e) for e in examples] if optim.group_by_length else None
     tokens, began = 0, time.perf_counter()
     with progress_bar(total, description, enabled=accelerator.is_main_process) as bar:
         bar.set_completed(start)
         for step in range(start, total):
             step_began = time.perf_counter()
-            global_idx = batch_indices(len(examples), step, global_batch, seed)
+            global_idx = batch_indices(len(examples), step, global_batch, seed, lengths)
             optimizer.zero_grad(set_to_none=True)
             sums, step_tokens = _accumulate_gradients(step, global_idx, ctx)
             grad_norm = _clip(accelerator, model, optim.max_grad_norm)
