@@ -12,12 +12,28 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+import gsil_bench
+
 # Bump a stage's version when its code changes what it produces (base-eval 2: results name
-# their continuous metric).
-STAGE_VERSIONS = {"base": 1, "generated": 1, "reference": 1, "base-eval": 2}
+# their continuous metric; generated 2 and reference 2: keys name dtype, precision, versions).
+STAGE_VERSIONS = {"base": 1, "generated": 2, "reference": 2, "base-eval": 2}
+
+
+def code_versions(*packages: str) -> dict[str, str]:
+    """The versions of the code that computes a model's outputs: gsil-bench, torch,
+    transformers and ``packages`` (e.g. vllm), "absent" for one not installed. A new kernel
+    or a changed default changes generations and log-probs, so cache keys include them."""
+    versions = {"gsil-bench": gsil_bench.__version__}
+    for name in ("torch", "transformers", *packages):
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = "absent"
+    return versions
 
 
 def content_key(stage: str, inputs: dict[str, Any]) -> str:

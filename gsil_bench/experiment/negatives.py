@@ -8,9 +8,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from gsil_bench.backend.cache import DiskCache, content_key
+import torch
+
+from gsil_bench.backend.cache import DiskCache, code_versions, content_key
 from gsil_bench.backend.chat import render_prompt
 from gsil_bench.backend.generation import generate, generate_vllm
+from gsil_bench.backend.model import LOW_PRECISION, parameter_dtype
 from gsil_bench.config import GenerationConfig
 from gsil_bench.data.records import Demonstration
 from gsil_bench.errors import UserError
@@ -27,6 +30,34 @@ def rejected_negatives(demos: list[Demonstration]) -> list[str]:
     return [d.rejected or "" for d in demos]
 
 
+def generation_key(
+    gen: GenerationConfig,
+    prompts: list[str],
+    *,
+    seed: int,
+    model_fp: str,
+    dtype: torch.dtype,
+    mixed_precision: str,
+) -> str:
+    """The cache key of a generation: everything its responses depend on. The model's
+    weights (fingerprint) and dtype, the precision setting, the rendered prompts, the sampling
+    settings, the backend and the versions of the code that generates; with sampling, the seed
+    and the batch size (the random stream is drawn batch by batch), and in bf16/fp16 the batch
+    size too (padding changes low-precision sums, and so greedy choices)."""
+    inputs: dict[str, Any] = {
+        "model": model_fp,
+        "dtype": str(dtype),
+        "mixed_precision": mixed_precision,
+        "prompts": hashlib.sha256("\x00".join(prompts).encode()).hexdigest(),
+        "gen": gen.model_dump(exclude={"batch_size", "mix_previous_rounds"}),
+        "seed": seed if gen.do_sample else 0,
+        "versions": code_versions(*(["vllm"] if gen.backend == "vllm" else [])),
+    }
+    if gen.backend == "hf" and (gen.do_sample or dtype in LOW_PRECISION):
+        inputs["batch_size"] = gen.batch_size
+    return content_key("generated", inputs)
+
+
 def generated_negatives(
     gen: GenerationConfig,
     model: Any,
@@ -37,18 +68,18 @@ def generated_negatives(
     cache: DiskCache,
     model_fp: str,
     round_index: int,
+    mixed_precision: str = "no",
 ) -> list[str]:
-    """Responses sampled from ``model`` (the round's reference policy), cached by content: the
-    model's fingerprint, the rendered prompts, the sampling settings and (when sampling) seed."""
+    """Responses sampled from ``model`` (the round's reference policy), cached by content
+    (:func:`generation_key`)."""
     prompts = [render_prompt(tokenizer, d.prompt) for d in demos]
-    key = content_key(
-        "generated",
-        {
-            "model": model_fp,
-            "prompts": hashlib.sha256("\x00".join(prompts).encode()).hexdigest(),
-            "gen": gen.model_dump(exclude={"batch_size", "mix_previous_rounds"}),
-            "seed": seed if gen.do_sample else 0,
-        },
+    key = generation_key(
+        gen,
+        prompts,
+        seed=seed,
+        model_fp=model_fp,
+        dtype=parameter_dtype(model),
+        mixed_precision=mixed_precision,
     )
     hit = cache.get("generated", key)
     if hit is not None:

@@ -9,7 +9,37 @@ from typing import Any
 import torch
 
 from gsil_bench.backend.batches import TrainExample, reference_logps
-from gsil_bench.backend.cache import DiskCache, content_key
+from gsil_bench.backend.cache import DiskCache, code_versions, content_key
+from gsil_bench.backend.model import LOW_PRECISION, parameter_dtype
+
+
+def reference_key(
+    examples: list[TrainExample],
+    *,
+    with_generated: bool,
+    model_fp: str,
+    dtype: torch.dtype,
+    mixed_precision: str,
+    batch_size: int,
+) -> str:
+    """The cache key of a reference pass: the model's weights (fingerprint) and dtype, the
+    precision setting, the token ids, whether generated responses are scored, the versions
+    of the code that computes, and in bf16/fp16 the batch size (padding changes
+    low-precision sums)."""
+    digest = hashlib.sha256()
+    for e in examples:
+        digest.update(json.dumps([e.prompt_ids, e.real_ids, e.generated_ids]).encode())
+    inputs: dict[str, Any] = {
+        "model": model_fp,
+        "dtype": str(dtype),
+        "mixed_precision": mixed_precision,
+        "examples": digest.hexdigest(),
+        "gen": with_generated,
+        "versions": code_versions(),
+    }
+    if dtype in LOW_PRECISION:
+        inputs["batch_size"] = batch_size
+    return content_key("reference", inputs)
 
 
 def cached_reference(
@@ -22,14 +52,17 @@ def cached_reference(
     cache: DiskCache,
     model_fp: str,
     round_index: int,
+    mixed_precision: str = "no",
 ) -> dict[str, torch.Tensor]:
     """Summed response log-probs of the reference for every example (real, and generated
-    when the loss uses it), keyed by the model's fingerprint and the token ids."""
-    digest = hashlib.sha256()
-    for e in examples:
-        digest.update(json.dumps([e.prompt_ids, e.real_ids, e.generated_ids]).encode())
-    key = content_key(
-        "reference", {"model": model_fp, "examples": digest.hexdigest(), "gen": with_generated}
+    when the loss uses it), cached by content (:func:`reference_key`)."""
+    key = reference_key(
+        examples,
+        with_generated=with_generated,
+        model_fp=model_fp,
+        dtype=parameter_dtype(model),
+        mixed_precision=mixed_precision,
+        batch_size=batch_size,
     )
     hit = cache.get("reference", key)
     if hit is not None:

@@ -1,0 +1,126 @@
+"""Generation and reference caches are keyed by everything their outputs depend on."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import gsil_bench
+from gsil_bench.backend import cache as cache_module
+from gsil_bench.backend.batches import TrainExample
+from gsil_bench.backend.cache import DiskCache
+from gsil_bench.config import GenerationConfig
+from gsil_bench.data.records import Demonstration
+from gsil_bench.experiment.negatives import generated_negatives, generation_key
+from gsil_bench.experiment.reference import reference_key
+
+PROMPTS = ["<|user|>What is 1 + 1?", "<|user|>Name a colour."]
+EXAMPLES = [TrainExample([1, 2], [3, 4], [5]), TrainExample([1], [6], [7, 8])]
+
+
+def _gen_key(gen=None, **changes):
+    args = {"seed": 0, "model_fp": "abc", "dtype": torch.float32, "mixed_precision": "no"}
+    return generation_key(gen or GenerationConfig(), PROMPTS, **{**args, **changes})
+
+
+def _ref_key(**changes):
+    args = {
+        "with_generated": True,
+        "model_fp": "abc",
+        "dtype": torch.float32,
+        "mixed_precision": "no",
+        "batch_size": 8,
+    }
+    return reference_key(EXAMPLES, **{**args, **changes})
+
+
+@pytest.fixture
+def versions(monkeypatch):
+    """Pretend package versions: {name: version}; change an entry to change one."""
+    table = {"torch": "2.5.0", "transformers": "4.46.0", "vllm": "0.6.0"}
+    monkeypatch.setattr(cache_module, "version", lambda name: table[name])
+    return table
+
+
+@pytest.mark.parametrize(
+    ("package", "new"),
+    [("torch", "2.6.0"), ("transformers", "4.47.0"), ("gsil-bench", "9.9.9")],
+)
+def test_library_and_code_versions_change_both_keys(versions, monkeypatch, package, new):
+    gen_before, ref_before = _gen_key(), _ref_key()
+    if package == "gsil-bench":
+        monkeypatch.setattr(gsil_bench, "__version__", new)
+    else:
+        versions[package] = new
+    assert _gen_key() != gen_before
+    assert _ref_key() != ref_before
+
+
+def test_generation_key_changes_with_what_changes_the_responses(versions):
+    base = _gen_key()
+    changed = [
+        _gen_key(model_fp="abd"),
+        _gen_key(dtype=torch.bfloat16),
+        _gen_key(mixed_precision="bf16"),
+        _gen_key(GenerationConfig(max_new_tokens=256)),
+        _gen_key(GenerationConfig(backend="vllm")),
+    ]
+    assert len({base, *changed}) == 1 + len(changed)
+    # Greedy in fp32: the batch size and the seed change nothing, so they share the entry.
+    assert _gen_key(GenerationConfig(batch_size=8), seed=1) == base
+    # Sampling: the seed and the batch size (the random stream is drawn batch by batch).
+    sampling = GenerationConfig(do_sample=True)
+    sampled = _gen_key(sampling)
+    assert _gen_key(GenerationConfig(do_sample=True, batch_size=8)) != sampled
+    assert _gen_key(sampling, seed=1) != sampled
+    # Greedy in bf16: padding changes low-precision sums, so the batch size counts.
+    bf16 = _gen_key(dtype=torch.bfloat16)
+    assert _gen_key(GenerationConfig(batch_size=8), dtype=torch.bfloat16) != bf16
+    # vLLM: its own version counts.
+    vllm = GenerationConfig(backend="vllm")
+    before = _gen_key(vllm)
+    versions["vllm"] = "0.7.0"
+    assert _gen_key(vllm) != before
+    assert _gen_key() == base  # the HF backend does not depend on vllm
+
+
+def test_reference_key_changes_with_what_changes_the_log_probs(versions):
+    base = _ref_key()
+    changed = [
+        _ref_key(model_fp="abd"),
+        _ref_key(dtype=torch.bfloat16),
+        _ref_key(mixed_precision="bf16"),
+        _ref_key(with_generated=False),
+    ]
+    assert len({base, *changed}) == 1 + len(changed)
+    assert _ref_key(batch_size=16) == base  # fp32: batching changes nothing that is kept
+    bf16 = _ref_key(dtype=torch.bfloat16)
+    assert _ref_key(dtype=torch.bfloat16, batch_size=16) != bf16
+
+
+def test_a_changed_key_is_a_cache_miss(tiny_model, tiny_tokenizer, tmp_path):
+    demos = [
+        Demonstration(id=str(i), prompt=[{"role": "user", "content": f"{i} + 1?"}], response="x")
+        for i in range(2)
+    ]
+    cache = DiskCache(tmp_path)
+    gen = GenerationConfig(max_new_tokens=4)
+
+    def negatives(mixed_precision):
+        return generated_negatives(
+            gen,
+            tiny_model,
+            tiny_tokenizer,
+            demos,
+            seed=0,
+            cache=cache,
+            model_fp="abc",
+            round_index=1,
+            mixed_precision=mixed_precision,
+        )
+
+    first = negatives("no")
+    assert negatives("no") == first
+    assert len(list((tmp_path / "generated").iterdir())) == 1
+    negatives("bf16")
+    assert len(list((tmp_path / "generated").iterdir())) == 2
