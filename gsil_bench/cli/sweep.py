@@ -34,7 +34,12 @@ def resolve_sweep_file(name: str) -> Path:
 def sweep_command(
     sweep_file: str = typer.Argument(DEFAULT_SWEEP, help="Sweep YAML or a shipped sweep name."),
     trials: int = typer.Option(None, help="Trial budget (TPE/random sweeps)."),
-    workers: int = typer.Option(1, min=1, help="Local worker processes sharing the study."),
+    workers: int = typer.Option(
+        None,
+        min=1,
+        help="Local worker processes sharing the study, each with cores/workers threads"
+        " (default: the sweep file's `workers`, else 1).",
+    ),
     storage: str = typer.Option(None, help="Optuna RDB URL shared by several machines."),
     results_dir: Path = typer.Option(Path("results"), help="Tables, plots, records."),
     runs_dir: Path = typer.Option(Path("runs/sweeps"), help="Checkpoints and models."),

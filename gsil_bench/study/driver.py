@@ -131,7 +131,7 @@ def run_sweep(
     results_dir: str | Path = "results",
     runs_dir: str | Path = "runs/sweeps",
     storage_url: str | None = None,
-    workers: int = 1,
+    workers: int | None = None,
     trials: int | None = None,
     live: OnTrial | None = None,
 ) -> Path:
@@ -140,9 +140,11 @@ def run_sweep(
     One line (a UserError) when the folder belongs to another sweep spec, when no trial
     finished, when the sweep stopped on a configuration error or when the disk is full;
     ``StopRequested`` after SIGTERM. In each case the report is left as it was.
+    ``workers``: local worker processes, by default the sweep file's ``workers`` or 1.
     """
     began = time.perf_counter()
     spec = load_sweep(spec_path)
+    workers = workers or spec.workers or 1
     paths = paths_for(spec, Path(results_dir), Path(runs_dir))
     check_sweep_file(spec, paths, str(spec_path), store=False)  # before anything is written
     with _disk_full_is_one_line(paths), sigterm_stops():

@@ -157,6 +157,9 @@ class SweepSpec(_Strict):
     baseline: str | None = None
     knobs: list[str] = Field(default_factory=list)  # grid keys plotted as data-quality curves
     controls: Controls = Controls()
+    # Local worker processes when the command line does not say (`--workers`); each gets
+    # cores / workers threads. How a sweep runs, not what it measures: not in the spec hash.
+    workers: int | None = Field(default=None, ge=1)
 
     @field_validator("sampler")
     @classmethod

@@ -65,8 +65,9 @@ SWEEP_FILE = "sweep.json"  # beside the records: the spec hash and the sweep fil
 
 
 def spec_digest(spec: SweepSpec) -> str:
-    """Content hash of a sweep spec as loaded (comments and key order do not count)."""
-    payload = json.dumps(spec.model_dump(mode="json"), sort_keys=True)
+    """Content hash of a sweep spec as loaded (comments and key order do not count; nor
+    ``workers``, which says how the study runs, not what it measures)."""
+    payload = json.dumps(spec.model_dump(mode="json", exclude={"workers"}), sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 

@@ -55,6 +55,7 @@ def test_quickstart_compares_the_papers_losses():
         ),
         (lambda s: s.update(pruner="medain"), r"key 'pruner': unknown pruner 'medain'.*'median'"),
         (lambda s: s.update(objective={"direction": "up"}), r"key 'objective\.direction'"),
+        (lambda s: s.update(workers=0), r"key 'workers'"),
     ],
 )
 def test_typos_name_the_file_and_key(tiny_sweep, tmp_path, mutate, message):
@@ -167,3 +168,14 @@ def test_a_stepped_space_samples_on_its_grid(tiny_sweep):
         study.tell(trial, 0.0)
     assert betas <= {0.5, 1.0, 1.5, 2.0} and len(betas) > 1  # low + k * step
     assert sizes <= {2, 5, 8} and len(sizes) > 1  # 2, 2 + 3, 2 + 6
+
+
+def test_workers_say_how_a_study_runs_not_what_it_measures(tiny_sweep):
+    from gsil_bench.study.storage import spec_digest
+
+    methods = [{"loss": "sft"}]
+    alone = load_sweep(tiny_sweep(methods))
+    two = load_sweep(tiny_sweep(methods, workers=2))
+    assert (alone.workers, two.workers) == (None, 2)
+    assert spec_digest(two) == spec_digest(alone)  # the same study folder takes both
+    assert spec_digest(load_sweep(tiny_sweep(methods, seeds=[5]))) != spec_digest(alone)
