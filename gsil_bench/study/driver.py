@@ -105,7 +105,11 @@ def _fail(study: optuna.Study, trial: optuna.Trial, reason: str) -> None:
     study.tell(trial, state=TrialState.FAIL)
 
 
-def _spawn_worker(args: tuple, threads: int) -> int:
+# worker_loop's positional arguments: sweep file, results and runs folders, storage, budget.
+WorkerArgs = tuple[str, str, str, str | None, int | None]
+
+
+def _spawn_worker(args: WorkerArgs, threads: int) -> int:
     with sigterm_stops():
         return _controls_then_trials(args, threads)
 
@@ -113,7 +117,7 @@ def _spawn_worker(args: tuple, threads: int) -> int:
 def _controls_then_trials(args: tuple, threads: int | None, on_trial: OnTrial | None = None) -> int:
     """One worker: the base-model controls no other worker has claimed (they build each
     seed's base model, so the workers build them side by side), then trials until the study
-    is done. ``args``: worker_loop's positional arguments up to its budget."""
+    is done."""
     if threads:
         import torch
 
@@ -157,7 +161,7 @@ def run_sweep(
         # The base-model controls come first in every worker: one run per seed, outside the
         # trials (never counted in the budget, never a candidate for best); they fill the
         # base-model cache the trials of that seed then reuse.
-        args = (str(spec_path), str(results_dir), str(runs_dir), storage_url, trials)
+        args: WorkerArgs = (str(spec_path), str(results_dir), str(runs_dir), storage_url, trials)
         if workers > 1:
             threads = max(1, (os.cpu_count() or 1) // workers)
             ctx = multiprocessing.get_context("spawn")
