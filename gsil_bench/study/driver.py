@@ -114,7 +114,9 @@ def _spawn_worker(args: WorkerArgs, threads: int) -> int:
         return _controls_then_trials(args, threads)
 
 
-def _controls_then_trials(args: tuple, threads: int | None, on_trial: OnTrial | None = None) -> int:
+def _controls_then_trials(
+    args: WorkerArgs, threads: int | None, on_trial: OnTrial | None = None
+) -> int:
     """One worker: the base-model controls no other worker has claimed (they build each
     seed's base model, so the workers build them side by side), then trials until the study
     is done."""
