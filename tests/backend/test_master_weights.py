@@ -106,3 +106,40 @@ def test_the_optimizer_refuses_bf16_weights(bf16_folder):
     model, _ = load_pretrained(str(bf16_folder), dtype="bfloat16")
     with pytest.raises(UserError, match=r"update torch\.bfloat16 weights directly"):
         _optimizer(model, OPTIM)
+
+
+def test_a_resumed_bf16_run_continues_from_its_fp32_masters(bf16_folder, tmp_path):
+    """The checkpoint keeps the fp32 masters: resuming from the bf16 start ends exactly where
+    an uninterrupted run ends (rounded bf16 masters would lose the small-lr updates)."""
+    _, _, straight = _sft(bf16_folder, "bfloat16", "auto", tmp_path / "straight")
+    model, tokenizer = load_pretrained(str(bf16_folder), dtype="bfloat16")
+    examples, _, _ = tokenize_pairs(
+        tokenizer, PROMPTS, REALS, None, max_prompt_tokens=64, max_length=128
+    )
+    kwargs = {
+        "loss": get_loss("sft"),
+        "hparams": {},
+        "seed": 0,
+        "run_dir": tmp_path / "resumed",
+        "pad_id": tokenizer.pad_token_id,
+    }
+    # Interrupted during step STEPS / 2 + 1, after the checkpoint of step STEPS / 2.
+    optim = OPTIM.model_copy(update={"checkpoint_every": STEPS // 2})
+    with pytest.raises(StopAfter):
+        train(model, examples, optim=optim, **kwargs, on_log=_stop_at(STEPS // 2))
+    fresh, _ = load_pretrained(str(bf16_folder), dtype="bfloat16")
+    result = train(fresh, examples, optim=optim, **kwargs)
+    assert result.resumed_from == STEPS // 2
+    assert torch.equal(_flat(fresh), straight)
+
+
+class StopAfter(Exception):
+    pass
+
+
+def _stop_at(step: int):
+    def on_log(row):
+        if row["step"] == step + 1:  # the checkpoint of `step` is already written
+            raise StopAfter
+
+    return on_log
