@@ -176,6 +176,7 @@ def test_trackio_local_mode_holds_the_train_log(tmp_path):
     rows = [
         json.loads(x) for x in (run_dir / "round-1" / "train_log.jsonl").read_text().splitlines()
     ]
+    assert rows, "the tiny run logged no training step"
     by_step = {entry["step"]: entry for entry in logs if "train/loss" in entry}
     assert sorted(by_step) == [row["step"] for row in rows]
     for row in rows:
@@ -186,3 +187,48 @@ def test_trackio_local_mode_holds_the_train_log(tmp_path):
     assert len(final) == 1 and final[0]["step"] == rows[-1]["step"]
     for tag, value in _numeric_metrics(record["benchmarks"]).items():
         assert final[0][tag] == pytest.approx(value, rel=1e-12)
+
+
+class _Recorder:
+    """A tracker that keeps what it is given (start/log/finish as accelerate's trackers)."""
+
+    def __init__(self) -> None:
+        self.logged: list[tuple[int, dict]] = []
+        self.params: dict = {}
+        self.finished = False
+
+    def start(self) -> None: ...
+
+    def store_init_configuration(self, values: dict) -> None:
+        self.params = values
+
+    def log(self, values: dict, step: int) -> None:
+        self.logged.append((step, values))
+
+    def finish(self) -> None:
+        self.finished = True
+
+
+def test_rounds_are_logged_apart_and_only_numbers_are_results(tmp_path, monkeypatch):
+    recorder = _Recorder()
+    monkeypatch.setattr(tracking, "_make_tracker", lambda name, labels: recorder)
+    labels = tracking.RunLabels.for_run(tmp_path, loss="spin", seed=0)
+    config = {"loss": {"name": "spin", "params": {"beta": 1.0}}, "eval": {"suites": ["mini"]}}
+    run = tracking.Tracking.open(["tensorboard"], labels, config=config, rounds=2)
+    flat = {"loss.name": "spin", "loss.params.beta": 1.0, "eval.suites": "['mini']"}
+    assert recorder.params == flat  # dotted keys; a list as text (trackers take scalars)
+    for index in (1, 2):
+        log_row = run.train_logger(index)
+        assert log_row is not None
+        log_row({"step": 1, "loss": 0.5 * index, "lr": 1e-4})
+    benchmarks = {"mini/math": {"metrics": {"accuracy": 0.25, "exact": True, "name": "x"}}}
+    run.log_results(benchmarks, {"moved": 0.5}, step=7)
+    run.close()
+    assert recorder.logged == [
+        (1, {"train/round1/loss": 0.5, "train/round1/lr": 1e-4}),
+        (1, {"train/round2/loss": 1.0, "train/round2/lr": 1e-4}),
+        (7, {"eval/mini/math/accuracy": 0.25, "diagnostics/moved": 0.5}),
+    ]
+    assert recorder.finished and run.trackers == []
+    # No report_to: no trackers, and the trainer gets no callback.
+    assert tracking.Tracking.open([], labels, config=config).train_logger(1) is None
