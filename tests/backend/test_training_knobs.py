@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -116,3 +121,19 @@ def test_unknown_keys_suggest_the_new_knobs(override, meant):
     key = override.partition("=")[0]
     with pytest.raises(UserError, match=rf"unknown key '{key}' \(did you mean '{meant}'\?\)$"):
         load_config(None, [override])
+
+
+@pytest.mark.slow
+def test_global_batch_size_under_two_processes_matches_one(tmp_path):
+    """Two processes (gloo on CPU) with global batch 8 take 4 examples each per step; one
+    process takes all 8: DDP's mean of the two 4-example means is the 8-example mean."""
+    script = Path(__file__).with_name("ddp_global_batch.py")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    two, one = tmp_path / "two", tmp_path / "one"
+    launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
+    launch += ["--master_port", "29533", str(script), str(two)]
+    subprocess.run(launch, check=True, env=env, timeout=300)
+    subprocess.run([sys.executable, str(script), str(one)], check=True, env=env, timeout=300)
+    two_out, one_out = torch.load(two / "out.pt"), torch.load(one / "out.pt")
+    assert two_out["steps"] == one_out["steps"] == 4  # 32 examples / global batch 8
+    assert torch.allclose(two_out["params"], one_out["params"], atol=1e-5)
