@@ -232,3 +232,38 @@ def test_rounds_are_logged_apart_and_only_numbers_are_results(tmp_path, monkeypa
     assert recorder.finished and run.trackers == []
     # No report_to: no trackers, and the trainer gets no callback.
     assert tracking.Tracking.open([], labels, config=config).train_logger(1) is None
+
+
+def test_sweep_report_to_reaches_every_run_of_the_study(tmp_path):
+    """`gsil-bench sweep --report-to tensorboard`: the control and each trial write TensorBoard
+    files under the study, one folder per method and seed; the sweep spec is untouched."""
+    pytest.importorskip("tensorboard")
+    import yaml
+    from typer.testing import CliRunner
+
+    from gsil_bench.cli.app import app
+
+    base = {**yaml.safe_load(Path(TINY).read_text()), "cache_dir": str(tmp_path / "cache")}
+    spec = {"study": "tracked", "base": base, "methods": [{"loss": "sft"}], "seeds": [0]}
+    path = tmp_path / "tracked.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    args = ["sweep", str(path), "--results-dir", str(tmp_path / "results")]
+    args += ["--runs-dir", str(tmp_path / "runs"), "--report-to", "tensorboard"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert tracking.SWEEP_REPORT_TO_ENV not in os.environ
+    folders = tmp_path / "runs" / "tracked" / "tensorboard"
+    assert sorted(p.name for p in folders.iterdir()) == ["base", "sft"]
+    records = {
+        r["method"]: r
+        for r in map(json.loads, map(Path.read_text, (tmp_path / "results").rglob("*-seed0.json")))
+    }
+    trained = _scalars(folders / "sft" / "seed0")
+    steps = [row["step"] for row in records["sft"]["trajectory"]]
+    assert steps and sorted(trained["train/loss"]) == steps
+    for row in records["sft"]["trajectory"]:
+        assert trained["train/loss"][row["step"]] == pytest.approx(row["loss"], rel=1e-6)
+    control = _scalars(folders / "base" / "seed0")
+    expected = _numeric_metrics(records["base"]["benchmarks"])
+    assert expected and {t for t in control if t.startswith("eval/")} == set(expected)
+    assert not any(t.startswith("train/") for t in control)  # the control trains nothing
