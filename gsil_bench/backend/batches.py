@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+import torch.utils.checkpoint
 
 from gsil_bench.backend.chat import encode_prompt, encode_response, render_prompt
 from gsil_bench.progress import progress_bar
@@ -177,18 +178,83 @@ def collate(
 def sequence_logps(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Summed log-probs of the response tokens of each row, and their counts (both (N,)).
 
-    Token t is predicted by the logits at position t-1, so the mask shifts by one; prompt and
-    padding positions contribute nothing (as in both papers' code).
+    Token t is predicted by the hidden state at position t-1, so the mask shifts by one;
+    prompt and padding positions contribute nothing (as in both papers' code). Where the model
+    splits into a backbone and a plain LM head (:func:`split_head`), the head runs on the
+    response positions only, in chunks: no logits of prompt or padding positions, and no
+    fp32 logits of the whole batch at once.
     """
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[
-        :, :-1
-    ]
-    targets = batch["input_ids"][:, 1:]
     mask = batch["response_mask"][:, 1:]
-    token_logps = torch.gather(logits.float(), -1, targets.unsqueeze(-1)).squeeze(-1)
-    token_logps = token_logps - torch.logsumexp(logits.float(), dim=-1)
-    token_logps = token_logps.masked_fill(~mask, 0.0)
-    return token_logps.sum(-1), mask.sum(-1)
+    split = split_head(model)
+    if split is None:
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+        logits = logits.logits[:, :-1]
+        targets = batch["input_ids"][:, 1:]
+        token_logps = torch.gather(logits.float(), -1, targets.unsqueeze(-1)).squeeze(-1)
+        token_logps = token_logps - torch.logsumexp(logits.float(), dim=-1)
+        return token_logps.masked_fill(~mask, 0.0).sum(-1), mask.sum(-1)
+    backbone, head = split
+    hidden = backbone(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+    rows, cols = mask.nonzero(as_tuple=True)
+    states = hidden.last_hidden_state[:, :-1][rows, cols]
+    targets = batch["input_ids"][:, 1:][rows, cols]
+    token_logps = head_logps(head, states, targets)
+    sums = torch.zeros(mask.shape[0], dtype=token_logps.dtype, device=token_logps.device)
+    return sums.index_add(0, rows, token_logps), mask.sum(-1)
+
+
+# Model types whose causal-LM forward is ``lm_head(backbone(...).last_hidden_state)`` and
+# nothing else (no logit soft-capping or scaling), so that the head may run apart.
+PLAIN_HEAD_TYPES = frozenset(
+    {"llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "phi3", "olmo2"}
+)
+
+
+def split_head(model) -> tuple[torch.nn.Module, torch.nn.Linear] | None:
+    """(backbone, LM head) of a plain causal LM, or None: another architecture, or a model
+    wrapped for data parallelism, whose forward must run whole for gradients to sync."""
+    config = getattr(model, "config", None)
+    if getattr(config, "model_type", None) not in PLAIN_HEAD_TYPES:
+        return None
+    backbone = getattr(model, getattr(model, "base_model_prefix", ""), None)
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    if not isinstance(backbone, torch.nn.Module) or not isinstance(head, torch.nn.Linear):
+        return None
+    return backbone, head
+
+
+# Rows of hidden states per chunk of the LM head: a chunk's fp32 logits stay under ~256 MB
+# whatever the vocabulary (152k for Qwen2.5: about 420 rows).
+HEAD_CHUNK_ELEMENTS = 1 << 26
+
+
+def head_logps(head: torch.nn.Linear, states: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """log p(target | state) for each row of ``states`` (M, H), through ``head`` in chunks.
+
+    When gradients are needed and there is more than one chunk, each chunk's logits are
+    recomputed in the backward pass instead of kept (activation checkpointing), so peak
+    memory holds one chunk's logits, not M x vocabulary of them."""
+    rows = max(1, HEAD_CHUNK_ELEMENTS // head.out_features)
+    if len(states) <= rows:
+        return _chunk_logps(head, states, targets)
+    parts = []
+    for start in range(0, len(states), rows):
+        chunk = (head, states[start : start + rows], targets[start : start + rows])
+        if torch.is_grad_enabled():
+            parts.append(
+                torch.utils.checkpoint.checkpoint(_chunk_logps, *chunk, use_reentrant=False)
+            )
+        else:
+            parts.append(_chunk_logps(*chunk))
+    return torch.cat(parts)
+
+
+def _chunk_logps(
+    head: torch.nn.Module, states: torch.Tensor, targets: torch.Tensor
+) -> torch.Tensor:
+    logits = head(states).float()
+    picked = torch.gather(logits, -1, targets.unsqueeze(-1)).squeeze(-1)
+    return picked - torch.logsumexp(logits, dim=-1)
 
 
 def move(batch: dict[str, torch.Tensor], device) -> dict[str, torch.Tensor]:
