@@ -27,16 +27,33 @@ PACKAGES = ("gsil-bench", "torch", "transformers", "accelerate", "tokenizers", "
 # --------------------------------------------------------------------------- writing
 
 
+def _umask() -> int:
+    """The process's umask: from /proc on Linux (reading it with ``os.umask`` means setting
+    it for a moment, which a file created by another thread at that moment would see)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write ``text`` to a temporary file beside ``path`` and rename it into place.
 
     Readers see the old file or the new one, never half of one (``os.replace`` is atomic on
-    one file system), and a crash mid-write leaves the previous version intact.
+    one file system), and a crash mid-write leaves the previous version intact. The file gets
+    the permissions a plain ``open`` would give it (``mkstemp`` alone makes it 0600, which
+    hid tables and reports from other users and from a web server serving ``results/``).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         os.replace(tmp, path)

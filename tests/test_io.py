@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import stat
 
 import pytest
 
@@ -27,6 +28,17 @@ def test_atomic_write_replaces_and_leaves_no_temporary(tmp_path):
     atomic_write_json(path, {"a": 2})
     assert json.loads(path.read_text()) == {"a": 2}
     assert os.listdir(path.parent) == ["out.json"]
+
+
+def test_atomic_write_gives_the_permissions_of_a_plain_open(tmp_path):
+    old = os.umask(0o027)
+    try:
+        atomic_write_text(tmp_path / "t.md", "x")
+        (tmp_path / "plain.md").write_text("x")
+    finally:
+        os.umask(old)
+    mode = stat.S_IMODE((tmp_path / "t.md").stat().st_mode)
+    assert mode == 0o640 == stat.S_IMODE((tmp_path / "plain.md").stat().st_mode)
 
 
 def test_failed_write_keeps_the_previous_file(tmp_path):
