@@ -118,7 +118,9 @@ def evaluate_target(
     run_config = run_config or RunConfig()
     cfg = eval_settings(run_config, suites, limit, judge, overrides or [])
     run = run_config.model_copy(update={"eval": cfg})
-    model, tokenizer = load_pretrained(model_path, dtype=run_config.model.dtype)
+    model, tokenizer = load_pretrained(
+        model_path, dtype=run_config.model.dtype, revision=run_config.model.revision
+    )
     began = time.perf_counter()
     results = evaluate_model(model, tokenizer, run)
     record = {

@@ -94,7 +94,10 @@ def _run(config: RunConfig, run_dir: RunDir, stages: Stages, tracking: Tracking)
     with state.main_process_first():  # the other processes then read the cached entries
         demos, data_facts, base, base_facts = _inputs(config, cache, stages)
     model, tokenizer = load_pretrained(
-        base, dtype=config.model.dtype, trust_remote_code=config.model.trust_remote_code
+        base,
+        dtype=config.model.dtype,
+        trust_remote_code=config.model.trust_remote_code,
+        revision=config.model.revision,
     )
     base_fp = fingerprint_model(model)
 
@@ -196,7 +199,10 @@ def _evaluate(
             cache,
             base_fp,
             lambda: load_pretrained(
-                base, dtype=config.model.dtype, trust_remote_code=config.model.trust_remote_code
+                base,
+                dtype=config.model.dtype,
+                trust_remote_code=config.model.trust_remote_code,
+                revision=config.model.revision,
             ),
         )
     return {name: r.to_dict() for name, r in results.items()}, base_results

@@ -179,3 +179,19 @@ def test_a_trained_run_reports_how_far_it_moved_from_its_base(tmp_path):
     assert diagnostics["identical_pairs"] == pytest.approx(share)
     sft = run_experiment(_config(tmp_path, "loss.name=sft", "loss.params={}"))
     assert "identical_pairs" not in sft.diagnostics and "heldout_logp_delta" in sft.diagnostics
+
+
+def test_the_model_revision_reaches_every_load_of_the_base_model(tmp_path, monkeypatch):
+    from gsil_bench.experiment import recipe
+
+    seen = []
+    original = recipe.load_pretrained
+
+    def spy(name, **kwargs):
+        seen.append(kwargs.get("revision"))
+        return original(name, **kwargs)
+
+    monkeypatch.setattr(recipe, "load_pretrained", spy)
+    run_experiment(_config(tmp_path, "model.revision=abc123", "optim.max_steps=1"))
+    # The run's own model and the base model's evaluation for the movement diagnostics.
+    assert seen == ["abc123", "abc123"]
