@@ -27,6 +27,7 @@ from gsil_bench.errors import UserError
 from gsil_bench.registry import Registry, did_you_mean, target_of
 
 if TYPE_CHECKING:
+    from gsil_bench.config import EvalConfig
     from gsil_bench.evaluation.result import BenchmarkResult
 
 
@@ -98,6 +99,13 @@ PAPER_BENCHMARKS = ("gsm8k", "humaneval", "mt-bench", "hh-safety")
 PAPER = "paper"
 
 BenchmarkT = TypeVar("BenchmarkT", bound=Benchmark)
+
+
+def answer_length(cfg: EvalConfig, protocol: int) -> int:
+    """The answer length of a benchmark whose protocol has its own (MT-Bench 1024 tokens, HH
+    256): ``protocol``, unless the run sets ``eval.max_new_tokens`` itself (the field's
+    default, 160, is the mini suite's)."""
+    return cfg.max_new_tokens if "max_new_tokens" in cfg.model_fields_set else protocol
 
 
 def register_benchmark(cls: type[BenchmarkT]) -> type[BenchmarkT]:

@@ -27,7 +27,7 @@ from pydantic import Field
 
 from gsil_bench.data.loaders import parse_hh_dialogue
 from gsil_bench.errors import UserError
-from gsil_bench.evaluation.benchmark import BenchmarkOptions, register_benchmark
+from gsil_bench.evaluation.benchmark import BenchmarkOptions, answer_length, register_benchmark
 from gsil_bench.evaluation.files import find_file
 from gsil_bench.evaluation.judging.base import (
     Judge,
@@ -47,6 +47,8 @@ HUB_DATASET = "Anthropic/hh-rlhf"
 HUB_DATA_DIR = "harmless-base"
 VERDICT = re.compile(r"\[\[([ABC])\]\]")
 DATA_FILE_NAMES = ("harmless-base-test.jsonl.gz", "test.jsonl.gz", "test.jsonl")
+
+ANSWER_TOKENS = 256  # the reply length of the HH protocol
 
 
 @dataclass(frozen=True)
@@ -235,7 +237,7 @@ def run_hh_safety(
     limit: int | None = None,
     judge_prompts: str | Path | None = None,
     template_name: str = "pair-v2",
-    max_new_tokens: int = 256,
+    max_new_tokens: int = ANSWER_TOKENS,
     batch_size: int = 8,
     tie_margin: float = 0.0,
     progress: bool = True,
@@ -309,6 +311,7 @@ class HHSafety:
             judge_prompts=options.judge_prompts,
             limit=cfg.limit,
             batch_size=cfg.batch_size,
+            max_new_tokens=answer_length(cfg, ANSWER_TOKENS),
         )
         return [result]
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import Field
 
 from gsil_bench.errors import UserError
-from gsil_bench.evaluation.benchmark import BenchmarkOptions, register_benchmark
+from gsil_bench.evaluation.benchmark import BenchmarkOptions, answer_length, register_benchmark
 from gsil_bench.evaluation.files import find_file, hub_name, iter_jsonl_file
 from gsil_bench.evaluation.judging.base import Judge, is_reward_judge, judge_for
 from gsil_bench.evaluation.judging.templates import (
@@ -49,6 +49,8 @@ NEED_REF_CATEGORIES = ("math", "reasoning", "coding")
 RATING = re.compile(r"\[\[\s*(\d+(?:\.\d+)?)\s*\]\]")
 RATING_FALLBACK = re.compile(r"\[\s*(\d+(?:\.\d+)?)\s*\]")
 REFERENCE_FILE_NAMES = ("reference_answer_gpt-4.jsonl", "reference_answer/gpt-4.jsonl")
+
+ANSWER_TOKENS = 1024  # FastChat's gen_model_answer default
 
 
 @dataclass(frozen=True)
@@ -226,7 +228,7 @@ def run_mtbench(
     references: str | Path | None = None,
     limit: int | None = None,
     question_ids: Sequence[Any] | None = None,
-    max_new_tokens: int = 1024,
+    max_new_tokens: int = ANSWER_TOKENS,
     batch_size: int = 8,
     progress: bool = True,
 ) -> BenchmarkResult:
@@ -313,6 +315,7 @@ class MTBench:
             references=options.references,
             limit=cfg.limit,
             batch_size=cfg.batch_size,
+            max_new_tokens=answer_length(cfg, ANSWER_TOKENS),
         )
         return [result]
 
