@@ -27,6 +27,7 @@ from gsil_bench.backend.trainer import distributed_state
 from gsil_bench.config import RunConfig, config_to_yaml
 from gsil_bench.data.records import Demonstration, demonstrations_fingerprint
 from gsil_bench.evaluation.evaluate import evaluate_model
+from gsil_bench.evaluation.preflight import preflight
 from gsil_bench.experiment.card import write_model_cards
 from gsil_bench.experiment.controls import Results, base_evaluation, run_diagnostics
 from gsil_bench.experiment.inputs import prepare_demonstrations, resolve_base_model
@@ -52,6 +53,7 @@ def run_experiment(config: RunConfig, *, labels: RunLabels | None = None) -> Run
     if finished is not None:  # a finished run of the same config: nothing to redo
         return finished
     require_trackers(config.report_to)  # a missing tracker package, before any work
+    preflight(config)  # the evaluation's files, judge and tasks, before any work
     state = distributed_state()
     if state.is_main_process:
         # A folder that holds another config raises here, before anything is written in it.
