@@ -26,6 +26,7 @@ from gsil_bench.errors import UserError
 from gsil_bench.evaluation.benchmark import BenchmarkOptions, FileScoring
 from gsil_bench.evaluation.result import BenchmarkResult
 from gsil_bench.io import iter_jsonl_objects
+from gsil_bench.minisuite.code_tasks import verdict_store
 from gsil_bench.minisuite.config import MiniSuiteConfig
 from gsil_bench.minisuite.scoring import score_items
 from gsil_bench.minisuite.suite import shared_suite
@@ -74,7 +75,9 @@ class MiniBenchmark:
         began = time.perf_counter()
         answers = _answer(model, tokenizer, items, cfg, options.answer_budget)
         generation_s = time.perf_counter() - began
-        results = list(score_items(items, answers).values())
+        # Code verdicts are shared through the cache by every process of a sweep.
+        with verdict_store(Path(run.cache_dir) / "code-verdicts.jsonl"):
+            results = list(score_items(items, answers).values())
         began = time.perf_counter()
         loglik = reference_loglik(
             model,

@@ -15,14 +15,18 @@ fenced block, if it has one) followed by the hidden asserts runs in the sandbox.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
+import json
+import os
 import random
 import re
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from gsil_bench.errors import UserError
@@ -284,13 +288,42 @@ def score(items: list[TestItem], answers: list[list[str]], workers: int) -> Scor
     return {"pass@1": mean([r["score"] for r in rows])}, rows
 
 
-# Verdicts of programs checked in this process, by sha256 of the program. The methods of a
-# study answer many items alike (as their base model did), so a sweep's runs would run the
-# same programs again and again. Only "passed" and "failed" are kept: a timeout or a sandbox
-# error may not recur. The hidden asserts are deterministic; a program that draws random
-# numbers or reads the clock keeps the verdict of its first run.
+# Verdicts of programs already checked, by sha256 of the program. The methods of a study
+# answer many items alike (as their base model did), so a sweep's runs would run the same
+# programs again and again. Only "passed" and "failed" are kept: a timeout or a sandbox error
+# may not recur. The hidden asserts are deterministic; a program that draws random numbers or
+# reads the clock keeps the verdict of its first run. Within ``verdict_store(path)`` the
+# verdicts are also appended to a file that every process of a sweep shares (one short line
+# per verdict, written in one append, so concurrent writers do not interleave).
 _VERDICTS: dict[str, str] = {}
 _VERDICTS_CAP = 100_000
+_STORE: dict[str, Any] = {"path": None, "read": {}}
+
+
+@contextlib.contextmanager
+def verdict_store(path: Path) -> Iterator[None]:
+    """Share verdicts through ``path`` (JSON lines ``{"sha": ..., "status": ...}``): the
+    lines other processes added since this one last read it are loaded first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    offset = _STORE["read"].get(str(path), 0)
+    if path.exists():
+        if offset > path.stat().st_size:  # the file was cleared and started again
+            offset = 0
+        with path.open("rb") as handle:
+            handle.seek(offset)
+            data = handle.read()
+        whole = data[: data.rfind(b"\n") + 1]  # a line being written is read next time
+        for line in whole.decode("utf-8", "replace").splitlines():
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                entry = json.loads(line)
+                if entry["status"] in ("passed", "failed") and len(_VERDICTS) < _VERDICTS_CAP:
+                    _VERDICTS[str(entry["sha"])] = entry["status"]
+        _STORE["read"][str(path)] = offset + len(whole)
+    _STORE["path"] = path
+    try:
+        yield
+    finally:
+        _STORE["path"] = None
 
 
 def checked_status(program: str) -> str:
@@ -305,4 +338,12 @@ def checked_status(program: str) -> str:
     status = str(run_check(program, timeout_s=CODE_TIMEOUT_S).status)
     if status in ("passed", "failed") and len(_VERDICTS) < _VERDICTS_CAP:
         _VERDICTS[key] = status
+        store = _STORE["path"]
+        if store is not None:
+            line = json.dumps({"sha": key, "status": status}) + "\n"
+            fd = os.open(store, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, line.encode())
+            finally:
+                os.close(fd)
     return status

@@ -3,6 +3,7 @@ completions in the real sandbox (a child process each, nothing mocked)."""
 
 from __future__ import annotations
 
+import json
 import random
 from collections import Counter
 
@@ -91,3 +92,39 @@ def test_verdicts_are_reused_within_a_process_but_timeouts_are_not(monkeypatch):
     ]  # fmt: skip
     # The good and bad programs ran once each, the timing-out one both times.
     assert calls == ["# good 1", "# bad 2", "# slow 3", "# slow 3"]
+
+
+def test_verdicts_are_shared_between_processes_through_the_store(monkeypatch, tmp_path):
+    from gsil_bench.evaluation import sandbox
+
+    calls: list[str] = []
+
+    def fake_run_check(program: str, **_):
+        calls.append(program)
+        status = "timeout" if "slow" in program else ("passed" if "good" in program else "failed")
+        return sandbox.CheckResult(status == "passed", status, "", 0.0)
+
+    monkeypatch.setattr(sandbox, "run_check", fake_run_check)
+    monkeypatch.setattr(code_tasks, "_STORE", {"path": None, "read": {}})
+    store = tmp_path / "cache" / "code-verdicts.jsonl"
+    monkeypatch.setattr(code_tasks, "_VERDICTS", {})
+    with code_tasks.verdict_store(store):
+        first = [code_tasks.checked_status(p) for p in ["# good 1", "# bad 2", "# slow 3"]]
+    lines = [json.loads(line) for line in store.read_text().splitlines()]
+    assert [line["status"] for line in lines] == ["passed", "failed"]  # no timeout stored
+    # Another process: an empty memo, the same store. Only the timed-out program runs again.
+    monkeypatch.setattr(code_tasks, "_VERDICTS", {})
+    monkeypatch.setattr(code_tasks, "_STORE", {"path": None, "read": {}})
+    with code_tasks.verdict_store(store):
+        second = [code_tasks.checked_status(p) for p in ["# good 1", "# bad 2", "# slow 3"]]
+    assert first == second == ["passed", "failed", "timeout"]
+    assert calls == ["# good 1", "# bad 2", "# slow 3", "# slow 3"]
+    # Outside the store nothing is written; a half-written last line is left for later.
+    code_tasks.checked_status("# good 4")
+    assert len(store.read_text().splitlines()) == 2
+    with store.open("a") as handle:
+        handle.write('{"sha": "x", "sta')
+    monkeypatch.setattr(code_tasks, "_VERDICTS", {})
+    monkeypatch.setattr(code_tasks, "_STORE", {"path": None, "read": {}})
+    with code_tasks.verdict_store(store):
+        assert len(code_tasks._VERDICTS) == 2
