@@ -98,6 +98,9 @@ class OptimConfig(_Section):
     # Batches of similar lengths (less padding): each epoch's seeded permutation is cut into
     # windows of 16 global batches, sorted by length inside a window, and the batches shuffled.
     group_by_length: bool = False
+    # Pair losses run each pair as one row, the prompt once then both responses, under a block
+    # mask (same log-probs); models whose attention cannot take the mask run unshared.
+    prefix_sharing: bool = False
 
     @model_validator(mode="after")
     def _one_batch_size(self) -> OptimConfig:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -257,11 +258,132 @@ def _chunk_logps(
     return picked - torch.logsumexp(logits, dim=-1)
 
 
+# Attention implementations that take a custom 4D mask: SDPA a boolean one (True = attend),
+# eager an additive float one. Flash-attention and FlexAttention take neither.
+SHARED_MASK_ATTENTION = frozenset({"sdpa", "eager"})
+
+
+def prefix_sharing_supported(model) -> bool:
+    """Whether ``model`` can run prefix-shared pairs: a plain backbone + LM head
+    (:func:`split_head`) whose attention takes a custom 4D block mask."""
+    if split_head(model) is None:
+        return False
+    implementation = getattr(model.config, "_attn_implementation", None)
+    return implementation in SHARED_MASK_ATTENTION
+
+
+_WARNED: set[str] = set()
+
+
+def use_prefix_sharing(model, wanted: bool) -> bool:
+    """Whether to run pairs prefix-shared: ``wanted`` and :func:`prefix_sharing_supported`.
+    Where it is wanted but the model cannot take the block mask, says so once per reason
+    (a warning) and the unshared path runs."""
+    if not wanted:
+        return False
+    if prefix_sharing_supported(model):
+        return True
+    config = getattr(model, "config", None)
+    reason = (
+        f"attention implementation {getattr(config, '_attn_implementation', None)!r}"
+        if split_head(model) is not None
+        else f"model type {getattr(config, 'model_type', type(model).__name__)!r}"
+    )
+    if reason not in _WARNED:
+        _WARNED.add(reason)
+        warnings.warn(
+            f"optim.prefix_sharing: the {reason} cannot take a custom block attention mask "
+            "(prefix sharing needs a plain backbone + LM head with sdpa or eager attention, "
+            "unwrapped); pairs run unshared, with the same log-probs",
+            stacklevel=2,
+        )
+    return False
+
+
+def collate_shared(examples: Sequence[TrainExample], *, pad_id: int) -> dict[str, torch.Tensor]:
+    """One right-padded row per pair: the prompt once, then the real response, then the
+    generated one, with a block mask under which each response sees the prompt and itself
+    only, and position ids that restart at the prompt's end for the generated response (so
+    each response sees exactly what it sees in :func:`collate`'s two rows).
+
+    ``src``/``dst``/``target`` list every predicted response token: the position whose hidden
+    state predicts it, the output row (pair ``i``'s real response is row ``i``, its generated
+    one row ``B + i``, as in :func:`collate`) and its id. A response's first token is predicted
+    from the prompt's last position; with an empty prompt it is not predicted (as in
+    :func:`sequence_logps`, where position 0 has no predecessor). ``tokens`` counts each
+    pair's tokens as :func:`collate` feeds them (the prompt twice): throughput then compares
+    the same work."""
+    b = len(examples)
+    width = max(len(e.prompt_ids) + len(e.real_ids) + len(e.generated_ids or []) for e in examples)
+    input_ids = torch.full((b, width), pad_id, dtype=torch.long)
+    position_ids = torch.zeros((b, width), dtype=torch.long)
+    segment = torch.full((b, width), -1, dtype=torch.long)  # 0 prompt, 1 real, 2 generated
+    src: list[int] = []
+    dst: list[int] = []
+    target: list[int] = []
+    tokens = torch.zeros(b, dtype=torch.long)
+    for row, e in enumerate(examples):
+        p, r, g = e.prompt_ids, e.real_ids, e.generated_ids or []
+        n = len(p) + len(r) + len(g)
+        tokens[row] = 2 * len(p) + len(r) + len(g)
+        input_ids[row, :n] = torch.tensor(p + r + g)
+        position_ids[row, : len(p) + len(r)] = torch.arange(len(p) + len(r))
+        position_ids[row, len(p) + len(r) : n] = torch.arange(len(p), len(p) + len(g))
+        segment[row, : len(p)] = 0
+        segment[row, len(p) : len(p) + len(r)] = 1
+        segment[row, len(p) + len(r) : n] = 2
+        for start, response, out in ((len(p), r, row), (len(p) + len(r), g, b + row)):
+            for k, token in enumerate(response):
+                before = start + k - 1 if k else len(p) - 1
+                if before < 0:
+                    continue
+                src.append(row * width + before)
+                dst.append(out)
+                target.append(token)
+    query, key = segment.unsqueeze(2), segment.unsqueeze(1)  # (B, W, 1), (B, 1, W)
+    causal = torch.ones(width, width, dtype=torch.bool).tril()
+    visible = ((key == 0) | (key == query)) & (key >= 0) & (query >= 0) & causal
+    visible |= torch.eye(width, dtype=torch.bool) & (query < 0)  # padding sees itself: no NaN
+    return {
+        "input_ids": input_ids,
+        "position_ids": position_ids,
+        "block_mask": visible.unsqueeze(1),
+        "src": torch.tensor(src, dtype=torch.long),
+        "dst": torch.tensor(dst, dtype=torch.long),
+        "target": torch.tensor(target, dtype=torch.long),
+        "tokens": tokens,
+    }
+
+
+def shared_logps(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`sequence_logps` of a :func:`collate_shared` batch: summed log-probs and counts
+    of the real responses (rows ``0..B-1``) then the generated ones (rows ``B..2B-1``)."""
+    split = split_head(model)
+    if split is None:
+        raise ValueError("shared_logps needs a plain backbone + LM head (split_head)")
+    backbone, head = split
+    mask = batch["block_mask"]
+    if model.config._attn_implementation == "eager":
+        dtype = next(model.parameters()).dtype
+        zero = torch.zeros((), dtype=dtype, device=mask.device)
+        mask = torch.where(mask, zero, torch.finfo(dtype).min)
+    hidden = backbone(
+        input_ids=batch["input_ids"], attention_mask=mask, position_ids=batch["position_ids"]
+    ).last_hidden_state
+    states = hidden.reshape(-1, hidden.shape[-1])[batch["src"]]
+    token_logps = head_logps(head, states, batch["target"])
+    rows = 2 * batch["input_ids"].shape[0]
+    sums = torch.zeros(rows, dtype=token_logps.dtype, device=token_logps.device)
+    counts = torch.zeros(rows, dtype=torch.long, device=token_logps.device)
+    counts = counts.index_add(0, batch["dst"], torch.ones_like(batch["dst"]))
+    return sums.index_add(0, batch["dst"], token_logps), counts
+
+
 def move(batch: dict[str, torch.Tensor], device) -> dict[str, torch.Tensor]:
     return {k: v.to(device) for k, v in batch.items()}
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def reference_logps(
     model,
     examples: Sequence[TrainExample],
@@ -270,23 +392,29 @@ def reference_logps(
     batch_size: int,
     pad_id: int,
     description: str = "reference log-probs",
+    prefix_sharing: bool = False,
 ) -> dict[str, torch.Tensor]:
     """One pass of the frozen reference over every real (and generated) response.
 
     Batches are cut from the examples sorted by length (little padding), and the log-probs
-    come back in the order of ``examples``.
+    come back in the order of ``examples``. With ``prefix_sharing`` (and generated responses)
+    each pair runs as one prompt-shared row (:func:`collate_shared`) where the model allows.
     """
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
+    shared = with_generated and use_prefix_sharing(model, prefix_sharing)
 
     order = sorted(range(len(examples)), key=lambda i: example_length(examples[i]))
     real, gen = [], []
     with progress_bar(len(examples), description) as bar:
         for start in range(0, len(order), batch_size):
             chunk = [examples[i] for i in order[start : start + batch_size]]
-            batch = move(collate(chunk, with_generated=with_generated, pad_id=pad_id), device)
-            logps, _ = sequence_logps(model, batch)
+            if shared:
+                logps, _ = shared_logps(model, move(collate_shared(chunk, pad_id=pad_id), device))
+            else:
+                batch = move(collate(chunk, with_generated=with_generated, pad_id=pad_id), device)
+                logps, _ = sequence_logps(model, batch)
             real.append(logps[: len(chunk)].cpu())
             if with_generated:
                 gen.append(logps[len(chunk) :].cpu())

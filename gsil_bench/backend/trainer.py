@@ -33,10 +33,13 @@ from accelerate.state import AcceleratorState
 from gsil_bench.backend.batches import (
     TrainExample,
     collate,
+    collate_shared,
     example_length,
     length_grouped,
     move,
     sequence_logps,
+    shared_logps,
+    use_prefix_sharing,
 )
 from gsil_bench.backend.health import Health, stop_now
 from gsil_bench.backend.model import (
@@ -93,7 +96,9 @@ def _training_accelerator(precision: str) -> Accelerator:
     return make_accelerator(precision)
 
 
-def _optimizer(model, optim: OptimConfig) -> torch.optim.Optimizer:
+def _optimizer(
+    model, optim: OptimConfig, device: torch.device | None = None
+) -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]
     low = sorted({str(p.dtype) for p in params if p.dtype in LOW_PRECISION})
     if low:
@@ -102,9 +107,14 @@ def _optimizer(model, optim: OptimConfig) -> torch.optim.Optimizer:
             f"the optimizer would update {low[0]} weights directly and lose small updates; "
             "train with fp32 master weights (upcast_to_master_weights)"
         )
+    # One multi-tensor update instead of a loop over parameters: foreach everywhere, AdamW's
+    # fused kernel on the GPU (``device``: where the model will train, after prepare()).
+    lr, decay = optim.lr, optim.weight_decay
     if optim.optimizer == "rmsprop":  # the GSIL release's choice
-        return torch.optim.RMSprop(params, lr=optim.lr, weight_decay=optim.weight_decay)
-    return torch.optim.AdamW(params, lr=optim.lr, weight_decay=optim.weight_decay)
+        return torch.optim.RMSprop(params, lr=lr, weight_decay=decay, foreach=True)
+    if device is not None and device.type == "cuda":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=decay, fused=True)
+    return torch.optim.AdamW(params, lr=lr, weight_decay=decay, foreach=True)
 
 
 def lr_factor(step: int, total: int, optim: OptimConfig) -> float:
@@ -246,26 +256,38 @@ def _accumulate_gradients(
     accelerator, optim, loss = ctx.accelerator, ctx.optim, ctx.loss
     world, rank = accelerator.num_processes, accelerator.process_index
     micro, with_gen = optim.batch_size, loss.needs_generated
-    sums: dict[str, float] = {}
+    shared = with_gen and use_prefix_sharing(ctx.model, optim.prefix_sharing)
+    # Summed on the device in float64 (exactly the Python float sums of the per-micro-batch
+    # means) and read back once per optimizer step.
+    sums: dict[str, torch.Tensor] = {}
     step_tokens = 0
     for m in range(optim.grad_accum):
         lo = (m * world + rank) * micro
         idx = global_idx[lo : lo + micro]
         chunk = [ctx.examples[i] for i in idx.tolist()]
-        batch = move(collate(chunk, with_generated=with_gen, pad_id=ctx.pad_id), accelerator.device)
-        step_tokens += int(batch["attention_mask"].sum())
+        if shared:
+            host = collate_shared(chunk, pad_id=ctx.pad_id)
+            step_tokens += int(host["tokens"].sum())  # the prompt counted twice, as unshared
+        else:
+            host = collate(chunk, with_generated=with_gen, pad_id=ctx.pad_id)
+            step_tokens += int(host["attention_mask"].sum())
+        batch = move(host, accelerator.device)
         sync = m == optim.grad_accum - 1
         no_sync = contextlib.nullcontext() if sync else accelerator.no_sync(ctx.model)
         with no_sync, accelerator.autocast():
-            policy, counts = sequence_logps(ctx.model, batch)
+            logps = shared_logps if shared else sequence_logps
+            policy, counts = logps(ctx.model, batch)
             logp = _logp_batch(policy, counts, len(chunk), ctx.reference, idx, with_gen)
             out = loss.fn(logp, **ctx.hparams)
             _check_finite(out.loss, loss, step + 1, logp)
             accelerator.backward(out.loss.mean() / optim.grad_accum)
-        sums["loss"] = sums.get("loss", 0.0) + out.loss.detach().mean().item()
+        means = {"loss": out.loss.detach().mean().double()}
         for key, value in out.metrics.items():
-            sums[key] = sums.get(key, 0.0) + value.detach().float().mean().item()
-    return sums, step_tokens
+            means[key] = value.detach().float().mean().double()
+        for key, value in means.items():
+            sums[key] = sums[key] + value if key in sums else value
+    values = torch.stack(list(sums.values())).tolist() if sums else []
+    return dict(zip(sums, values, strict=True)), step_tokens
 
 
 def train(
@@ -297,7 +319,7 @@ def train(
     total = plan_steps(len(examples), global_batch, optim)
 
     torch.manual_seed(seed)
-    optimizer = _optimizer(model, optim)
+    optimizer = _optimizer(model, optim, accelerator.device)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total, optim))
     # The scheduler is stepped by us once per optimizer step: accelerate's wrapper would step
     # it once per process, running the schedule num_processes times too fast.
