@@ -11,6 +11,16 @@ divergence each) gives one member of the family; the six below are gsil-bench's 
 Notation: r_w = policy_real - ref_real, r_l = policy_generated - ref_generated,
 z_w = beta*r_w + shift, z_l = beta*r_l + shift, s = sigmoid.
 
+Names in the GSIL release (github.com/tengxiao1/GSIL, ``gsil/alignment/trainer.py``,
+``gsil_loss``): the release writes the logit as ``alpha * r + beta``, so its ``--alpha`` is our
+``beta`` (the scale) and its ``--beta`` is our ``shift``. Its ``scripts/finetune.sh``
+(``--alpha 0.01 --beta 2``) is ``loss.params.beta=0.01 loss.params.shift=2`` here; copying
+``--beta 2`` as ``loss.params.beta=2`` would set the scale to 2 and leave the shift at 0. Its
+``loss_type`` names: ``Bernoulli`` = gsil-logistic, ``Brier`` = gsil-brier (the release
+averages the squared error over the batch), ``Hinge`` = gsil-hinge, ``KLIEP`` = gsil-kliep,
+``LSIF`` = gsil-lsif. ``gsil-exponential`` is not in the release: it is gsil-bench's extension
+of the family (the AdaBoost loss), not a loss the paper evaluated.
+
 Metrics: the shared ``reward/*`` set of gsil_bench.losses.common (reward = beta * log-ratio).
 """
 
@@ -39,7 +49,7 @@ def _classifier_logits(
 
 @register_loss("gsil-logistic", needs_reference=True, needs_generated=True)
 def gsil_logistic(batch: LogpBatch, *, beta: float = 0.1, shift: float = 0.0) -> LossOutput:
-    """GSIL, logistic loss: -log s(z_w) - log s(-z_l).
+    """GSIL logistic: -log s(z_w) - log s(-z_l) (release: Bernoulli, alpha/beta = our beta/shift).
 
     Xiao et al. 2024, arXiv 2410.10093: the Bernoulli log-loss of the real-vs-generated
     classifier with logit z = beta * log(pi/pi_ref) + shift. ``-logsigmoid`` is the exact,
@@ -54,7 +64,7 @@ def gsil_logistic(batch: LogpBatch, *, beta: float = 0.1, shift: float = 0.0) ->
 
 @register_loss("gsil-brier", needs_reference=True, needs_generated=True)
 def gsil_brier(batch: LogpBatch, *, beta: float = 0.1, shift: float = 0.0) -> LossOutput:
-    """GSIL, Brier (squared) loss: (1 - s(z_w))**2 + s(z_l)**2.
+    """GSIL, Brier (squared) loss: (1 - s(z_w))**2 + s(z_l)**2 (release: Brier).
 
     Xiao et al. 2024, arXiv 2410.10093: squared error of the classifier probability s(z)
     against the labels 1 (real) and 0 (generated). 1 - s(z_w) is computed as s(-z_w), the
@@ -69,7 +79,7 @@ def gsil_brier(batch: LogpBatch, *, beta: float = 0.1, shift: float = 0.0) -> Lo
 
 @register_loss("gsil-hinge", needs_reference=True, needs_generated=True)
 def gsil_hinge(batch: LogpBatch, *, beta: float = 0.1, shift: float = 0.0) -> LossOutput:
-    """GSIL, hinge loss: relu(1 - z_w) + relu(1 + z_l).
+    """GSIL, hinge loss: relu(1 - z_w) + relu(1 + z_l) (release: Hinge).
 
     Xiao et al. 2024, arXiv 2410.10093: the SVM margin loss with labels +1 (real) and -1
     (generated); responses classified with margin 1 give no gradient.
@@ -83,7 +93,7 @@ def gsil_hinge(batch: LogpBatch, *, beta: float = 0.1, shift: float = 0.0) -> Lo
 
 @register_loss("gsil-kliep", needs_reference=True, needs_generated=True)
 def gsil_kliep(batch: LogpBatch, *, beta: float = 0.1, shift: float = 0.0) -> LossOutput:
-    """GSIL, KLIEP loss: -z_w + exp(z_l).
+    """GSIL, KLIEP loss: -z_w + exp(z_l) (release: KLIEP).
 
     Xiao et al. 2024, arXiv 2410.10093: KL importance estimation with density ratio
     exp(z): -log ratio on real responses plus ratio on generated ones. exp(z_l) is kept as
@@ -98,7 +108,7 @@ def gsil_kliep(batch: LogpBatch, *, beta: float = 0.1, shift: float = 0.0) -> Lo
 
 @register_loss("gsil-lsif", needs_reference=True, needs_generated=True)
 def gsil_lsif(batch: LogpBatch, *, beta: float = 0.1, shift: float = 0.0) -> LossOutput:
-    """GSIL, LSIF loss: -exp(z_w) + exp(2*z_l)/2.
+    """GSIL, LSIF loss: -exp(z_w) + exp(2*z_l)/2 (release: LSIF).
 
     Xiao et al. 2024, arXiv 2410.10093: least-squares importance fitting with density ratio
     exp(z): -ratio on real responses plus ratio**2 / 2 on generated ones. Unbounded below in
@@ -113,11 +123,11 @@ def gsil_lsif(batch: LogpBatch, *, beta: float = 0.1, shift: float = 0.0) -> Los
 
 @register_loss("gsil-exponential", needs_reference=True, needs_generated=True)
 def gsil_exponential(batch: LogpBatch, *, beta: float = 0.1, shift: float = 0.0) -> LossOutput:
-    """GSIL, exponential loss: exp(-z_w) + exp(z_l).
+    """GSIL extension, not in the GSIL release: exponential loss exp(-z_w) + exp(z_l).
 
-    Xiao et al. 2024, arXiv 2410.10093: the AdaBoost loss exp(-label * z) with labels +1
-    (real) and -1 (generated); the exps are kept as written (the training loop guards
-    overflow).
+    gsil-bench's own member of the family of Xiao et al. 2024 (arXiv 2410.10093), which does
+    not define or evaluate it: the AdaBoost loss exp(-label * z) with labels +1 (real) and -1
+    (generated); the exps are kept as written (the training loop guards overflow).
     """
     import torch
 

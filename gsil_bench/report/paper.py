@@ -7,7 +7,7 @@ invite a comparison that means nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,8 @@ import yaml
 from gsil_bench.errors import UserError
 
 REQUIRED_SOURCE_KEYS = ("paper", "citation", "arxiv", "results")
+# The loss of a number measured on the untrained base model (a study's ``base`` control row).
+BASE_LOSS = "base"
 REQUIRED_RESULT_KEYS = ("loss", "method", "benchmark", "metric", "value")
 # Keys a result may set for itself or inherit from the file's top level.
 INHERITED_KEYS = ("table", "verified", "note", "unit")
@@ -24,8 +26,11 @@ INHERITED_KEYS = ("table", "verified", "note", "unit")
 @dataclass(frozen=True)
 class PublishedNumber:
     """One published value. ``loss`` is a loss name, or a family prefix (``gsil``) when the
-    paper does not say which member produced the number; ``unit`` is ``percent`` when the
-    paper reports percentages of what our metrics hold as fractions."""
+    paper does not say which member produced the number, or ``base`` for the untrained base
+    model (e.g. SPIN's zephyr-7b-sft-full rows); ``unit`` is ``percent`` when the paper
+    reports percentages of what our metrics hold as fractions. ``not_in_paper``: members of
+    the family the paper does not have (gsil-bench's extensions), which a family number does
+    not stand for."""
 
     file: str
     citation: str
@@ -39,6 +44,7 @@ class PublishedNumber:
     unit: str
     verified: bool
     note: str
+    not_in_paper: tuple[str, ...] = ()
 
     @property
     def source(self) -> str:
@@ -46,6 +52,8 @@ class PublishedNumber:
         return f"{self.citation}, arXiv:{self.arxiv}{where}"
 
     def matches_loss(self, loss: str) -> bool:
+        if loss in self.not_in_paper:
+            return False
         return loss == self.loss or loss.startswith(self.loss + "-")
 
 
@@ -71,8 +79,15 @@ def load_published(paper_dir: Path | None) -> list[PublishedNumber]:
 
 
 def select_published(numbers: list[PublishedNumber], losses: set[str]) -> list[PublishedNumber]:
-    """The numbers that stand for a loss this study ran."""
-    return [n for n in numbers if any(n.matches_loss(loss) for loss in losses)]
+    """The numbers that stand for a loss this study ran; a paper's ``base`` numbers (its
+    starting model) come with the paper's other numbers, or with the study's base control
+    (its report rows have loss ``""``)."""
+    chosen = [n for n in numbers if any(n.matches_loss(loss) for loss in losses)]
+    files = {n.file for n in chosen}
+    control = bool({"", BASE_LOSS} & losses)
+    return [
+        n for n in numbers if n in chosen or (n.loss == BASE_LOSS and (control or n.file in files))
+    ]
 
 
 def _load_file(path: Path) -> list[PublishedNumber]:
@@ -87,7 +102,11 @@ def _load_file(path: Path) -> list[PublishedNumber]:
             raise UserError(f"{path}: missing key '{key}'")
     if not isinstance(data["results"], list):
         raise UserError(f"{path}: 'results' must be a list of published numbers")
-    return [_parse_result(path, data, i, entry) for i, entry in enumerate(data["results"])]
+    excluded = data.get("not_in_paper", [])
+    if not isinstance(excluded, list) or not all(isinstance(x, str) for x in excluded):
+        raise UserError(f"{path}: not_in_paper: expected a list of loss names")
+    numbers = [_parse_result(path, data, i, entry) for i, entry in enumerate(data["results"])]
+    return [replace(n, not_in_paper=tuple(excluded)) for n in numbers]
 
 
 def _parse_result(path: Path, source: dict[str, Any], index: int, entry: Any) -> PublishedNumber:

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from gsil_bench.errors import UserError
-from gsil_bench.report.paper import default_paper_dir, load_published
+from gsil_bench.report.paper import default_paper_dir, load_published, select_published
 from gsil_bench.report.write import write_report
 
 
@@ -62,3 +62,62 @@ def test_paper_files_in_repository_load() -> None:
     gsil = [n for n in numbers if n.file == "gsil.yaml"]
     assert len(gsil) == 5 and not any(n.verified for n in gsil)
     assert all("secondary summaries" in n.note for n in gsil)
+
+
+# The SPIN release's figure images/iter_openllm.png (github.com/uclaml/SPIN): the Open LLM
+# Leaderboard average of SFT (zephyr-7b-sft-full) and of SPIN iterations 0-3, as printed there.
+RELEASE_FIGURE = {
+    "base": 58.14,
+    "SPIN iteration 0": 60.80,
+    "SPIN iteration 1": 62.12,
+    "SPIN iteration 2": 62.97,
+    "SPIN iteration 3": 63.16,
+}
+
+
+def _spin_numbers():
+    numbers = load_published(default_paper_dir(Path("/nonexistent/study")))
+    return [n for n in numbers if n.file == "spin.yaml"]
+
+
+def test_spin_open_llm_averages_are_the_release_figure_and_checked() -> None:
+    leaderboard = [n for n in _spin_numbers() if n.benchmark == "open-llm-leaderboard"]
+    got = {("base" if n.loss == "base" else n.method): n.value for n in leaderboard}
+    assert got == RELEASE_FIGURE
+    assert all(n.verified and "images/iter_openllm.png" in n.table for n in leaderboard)
+    # MT-Bench is not in the release's figures: not marked as checked.
+    mt = [n for n in _spin_numbers() if n.benchmark == "mt-bench"]
+    assert [n.value for n in mt] == [5.94, 6.46, 6.65, 6.78] and not any(n.verified for n in mt)
+
+
+def test_spin_starting_model_rows_are_base_not_sft() -> None:
+    numbers = _spin_numbers()
+    base = [n for n in numbers if "zephyr-7b-sft-full" in n.method]
+    assert {(n.loss, n.benchmark, n.value) for n in base} == {
+        ("base", "open-llm-leaderboard", 58.14),
+        ("base", "mt-bench", 5.94),
+    }
+    assert not any(n.loss == "sft" for n in numbers)
+    # A study that ran SFT alone gets none of SPIN's numbers; one with SPIN or with the base
+    # control (report rows of loss "") gets the starting model's rows too.
+    assert select_published(numbers, {"sft"}) == []
+    assert {n.value for n in select_published(numbers, {"spin"})} >= {58.14, 5.94}
+    assert {n.value for n in select_published(numbers, {""})} == {58.14, 5.94}
+
+
+def test_gsil_family_numbers_do_not_stand_for_the_exponential_extension() -> None:
+    numbers = load_published(default_paper_dir(Path("/nonexistent/study")))
+    gsil = [n for n in numbers if n.file == "gsil.yaml" and n.loss == "gsil"]
+    assert gsil and all(n.matches_loss("gsil-logistic") for n in gsil)
+    assert not any(n.matches_loss("gsil-exponential") for n in gsil)
+    assert select_published(gsil, {"gsil-exponential"}) == []
+
+
+def test_gsil_losses_state_the_release_names() -> None:
+    from gsil_bench.registry import describe
+
+    summary = {row["name"]: row["summary"] for row in describe()}
+    # tengxiao1/GSIL trainer.py: loss_real = -logsigmoid(real_rewards * alpha + beta).
+    assert "alpha/beta = our beta/shift" in summary["gsil-logistic"]
+    assert "Bernoulli" in summary["gsil-logistic"]
+    assert summary["gsil-exponential"].startswith("GSIL extension, not in the GSIL release")
