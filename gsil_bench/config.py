@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from gsil_bench.data.transforms import DataQualityConfig
 from gsil_bench.errors import UserError
@@ -25,6 +33,26 @@ class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class PeftConfig(_Section):
+    """LoRA on the policy (``model.peft``): the reference is the same weights with the
+    adapters disabled, so no second copy of the model is held."""
+
+    r: int = Field(default=8, ge=1)
+    alpha: float = Field(default=16.0, gt=0)
+    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    # Module names (or suffixes) to adapt; "all-linear" is every linear layer but the LM head.
+    target_modules: list[str] | Literal["all-linear"] = "all-linear"
+    # Save the round's merged full weights instead of adapter_model.safetensors + config.
+    merge_on_save: bool = False
+
+    @field_validator("target_modules")
+    @classmethod
+    def _some_modules(cls, value: Any) -> Any:
+        if isinstance(value, list) and not value:
+            raise ValueError("name at least one module, or 'all-linear'")
+        return value
+
+
 class ModelConfig(_Section):
     """``name: tiny`` builds the embedded model; anything else is an HF path or Hub name."""
 
@@ -34,6 +62,17 @@ class ModelConfig(_Section):
     trust_remote_code: bool = False
     # A Hub branch, tag or commit of ``name`` (SPIN trained a pinned zephyr-7b-sft-full commit).
     revision: str | None = None
+    # LoRA adapters (peft): None trains every weight.
+    peft: PeftConfig | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_unset_peft(self, handler: Any) -> dict[str, Any]:
+        # No ``peft`` key when it is off: configs from before the knob keep their fingerprints
+        # (and their finished run folders).
+        data: dict[str, Any] = handler(self)
+        if data.get("peft", 0) is None:
+            del data["peft"]
+        return data
 
 
 class DataConfig(_Section):

@@ -213,7 +213,10 @@ PLAIN_HEAD_TYPES = frozenset(
 
 def split_head(model) -> tuple[torch.nn.Module, torch.nn.Linear] | None:
     """(backbone, LM head) of a plain causal LM, or None: another architecture, or a model
-    wrapped for data parallelism, whose forward must run whole for gradients to sync."""
+    wrapped for data parallelism, whose forward must run whole for gradients to sync.
+    A peft model splits as the model it wraps (its LoRA layers sit inside that model)."""
+    if hasattr(model, "peft_config") and hasattr(model, "get_base_model"):
+        model = model.get_base_model()
     config = getattr(model, "config", None)
     if getattr(config, "model_type", None) not in PLAIN_HEAD_TYPES:
         return None

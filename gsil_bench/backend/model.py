@@ -9,6 +9,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
+from gsil_bench.backend import lora
 from gsil_bench.errors import UserError
 
 # Our own Rich bars report progress; transformers' per-file bars would interleave with them.
@@ -40,6 +41,8 @@ def load_pretrained(
     local = Path(name_or_path)
     if name_or_path.startswith((".", "/", "~")) and not local.expanduser().exists():
         raise UserError(f"model path {name_or_path} does not exist")
+    if lora.has_adapters(local):
+        return _load_adapter_folder(local, dtype=dtype, trust_remote_code=trust_remote_code)
     pin = {"revision": revision} if revision else {}
     try:
         tokenizer = AutoTokenizer.from_pretrained(
@@ -50,6 +53,20 @@ def load_pretrained(
         )
     except (OSError, ValueError) as exc:  # ValueError: a folder whose files do not make a model
         raise UserError(f"cannot load model {name_or_path!r}: {exc}".splitlines()[0]) from None
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    return model, tokenizer
+
+
+def _load_adapter_folder(path: Path, *, dtype: str, trust_remote_code: bool):
+    """(model, tokenizer) of a folder of saved LoRA adapters: the weights they apply to
+    (loaded the same way, so a chain of rounds' adapters loads back to the base), with the
+    adapters merged in."""
+    base = lora.adapter_base(path)
+    model, _ = load_pretrained(base, dtype=dtype, trust_remote_code=trust_remote_code)
+    model = lora.merged(lora.load_adapters(model, path))
+    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
@@ -103,7 +120,9 @@ def finish_training(model, dtype: torch.dtype | None):
     from accelerate.utils import extract_model_from_parallel
 
     module = extract_model_from_parallel(model, keep_fp32_wrapper=False)
-    if dtype is not None:
+    # LoRA: the frozen weights were never upcast, and the adapters stay fp32 (peft's dtype
+    # for them, the one they load back in).
+    if dtype is not None and not lora.is_peft_model(module):
         module.to(dtype)
     return module
 
@@ -111,7 +130,12 @@ def finish_training(model, dtype: torch.dtype | None):
 def save_pretrained(model, tokenizer, path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True)
     unwrapped = getattr(model, "module", model)
-    unwrapped.save_pretrained(path, safe_serialization=True)
+    if lora.is_peft_model(unwrapped):
+        # The adapters (adapter_model.safetensors + adapter_config.json). No full embedding
+        # layers: gsil-bench never resizes the vocabulary.
+        unwrapped.save_pretrained(path, safe_serialization=True, save_embedding_layers=False)
+    else:
+        unwrapped.save_pretrained(path, safe_serialization=True)
     tokenizer.save_pretrained(path)
 
 

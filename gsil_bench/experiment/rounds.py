@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gsil_bench.backend import lora
 from gsil_bench.backend.batches import tokenize_pairs
 from gsil_bench.backend.cache import DiskCache
 from gsil_bench.backend.model import (
@@ -121,10 +122,23 @@ def run_round(
     the round's facts and its negatives (for the next round's mixing)."""
     config, spec, stages = plan.config, plan.loss, plan.stages
     state = distributed_state()
+    model = lora.merged(model)  # LoRA: the previous round's adapters become the weights
     model_fp = fingerprint_model(model)
+    if config.model.peft is not None:
+        # Fresh adapters; with them disabled the model is this round's reference.
+        model = lora.add_adapters(
+            model,
+            config.model.peft,
+            weights_from=_weights_from(plan, model, index),
+            seed=config.seed,
+        )
     negatives = None
     if spec.needs_generated:
-        with stages.timed("generation_s"), state.main_process_first():
+        with (
+            stages.timed("generation_s"),
+            state.main_process_first(),
+            lora.adapters_disabled(model),
+        ):
             negatives = _negatives(plan, model, tokenizer, demos, model_fp, index)
     pairs = build_pairs(
         demos,
@@ -144,7 +158,7 @@ def run_round(
     facts: dict[str, Any] = {**pairs.facts, "length_policy": length.as_dict()}
     reference = None
     if spec.needs_reference:
-        with stages.timed("reference_s"), state.main_process_first():
+        with stages.timed("reference_s"), state.main_process_first(), lora.adapters_disabled(model):
             reference = _reference(plan, model, tokenizer.pad_token_id, examples, model_fp, index)
     # Negatives and reference log-probs are computed, so the reference itself is no longer
     # needed: train it in place rather than holding two copies of the model in memory.
@@ -165,6 +179,8 @@ def run_round(
         )
     # Back in its own dtype: the model the next round starts from is then the saved one.
     policy = finish_training(model, loaded_dtype)
+    if config.model.peft is not None and config.model.peft.merge_on_save:
+        policy = lora.merged(policy)  # the model in memory is the one saved
     facts.update(
         steps=result.steps,
         resumed_from=result.resumed_from,
@@ -173,6 +189,15 @@ def run_round(
     )
     _save_round(plan, policy, tokenizer, index, facts)
     return policy, {**facts, "trajectory": result.history}, negatives
+
+
+def _weights_from(plan: RoundPlan, model, index: int) -> str:
+    """Where round ``index``'s starting weights are saved (written into its adapter config):
+    the previous round's model folder, or for round 1 the base model."""
+    if index > 1:
+        return str(plan.run_dir.model_dir(index - 1).resolve())
+    name = str(getattr(model, "name_or_path", ""))
+    return str(Path(name).resolve()) if name and Path(name).exists() else name
 
 
 def _save_round(plan: RoundPlan, policy, tokenizer, index: int, facts: dict[str, Any]) -> None:
@@ -184,11 +209,16 @@ def _save_round(plan: RoundPlan, policy, tokenizer, index: int, facts: dict[str,
     state.wait_for_everyone()
 
 
-def _load_round(plan: RoundPlan, index: int) -> tuple[Any, Any, dict[str, Any]]:
-    """A finished round's model, tokenizer and facts (with its logged trajectory)."""
-    model, tokenizer = load_pretrained(
-        str(plan.run_dir.model_dir(index)), dtype=plan.config.model.dtype
-    )
+def _load_round(
+    plan: RoundPlan, index: int, previous, tokenizer
+) -> tuple[Any, Any, dict[str, Any]]:
+    """A finished round's model, tokenizer and facts (with its logged trajectory). Saved LoRA
+    adapters go onto ``previous`` (the round's starting model), as the round left them."""
+    folder = plan.run_dir.model_dir(index)
+    if lora.has_adapters(folder):
+        model = lora.load_adapters(lora.merged(previous), folder)
+    else:
+        model, tokenizer = load_pretrained(str(folder), dtype=plan.config.model.dtype)
     facts = plan.run_dir.round_facts(index) | {"loaded": True}
     log = Path(facts["log"])
     lines = log.read_text().splitlines() if log.exists() else []
@@ -226,7 +256,7 @@ def run_rounds(
         if plan.run_dir.round_complete(index):
             if _mixed_into_next_round(plan, index):
                 previous_negatives = _restored_negatives(plan, model, tokenizer, demos, index)
-            model, tokenizer, facts = _load_round(plan, index)
+            model, tokenizer, facts = _load_round(plan, index, model, tokenizer)
         else:
             model, facts, previous_negatives = run_round(
                 plan, model, tokenizer, demos, index, previous_negatives
