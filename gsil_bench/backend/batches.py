@@ -386,7 +386,6 @@ def move(batch: dict[str, torch.Tensor], device) -> dict[str, torch.Tensor]:
     return {k: v.to(device) for k, v in batch.items()}
 
 
-@torch.inference_mode()
 def reference_logps(
     model,
     examples: Sequence[TrainExample],
@@ -410,7 +409,9 @@ def reference_logps(
 
     order = sorted(range(len(examples)), key=lambda i: example_length(examples[i]))
     real, gen = [], []
-    with progress_bar(len(examples), description) as bar:
+    # inference_mode for the forwards; the results are assembled outside it, so that callers
+    # get ordinary tensors (an inference tensor refuses in-place updates elsewhere).
+    with progress_bar(len(examples), description) as bar, torch.inference_mode():
         for start in range(0, len(order), batch_size):
             chunk = [examples[i] for i in order[start : start + batch_size]]
             if shared:

@@ -120,6 +120,9 @@ def test_reference_pass_shared_equals_unshared(tiny_model):
     got = reference_logps(tiny_model, examples, prefix_sharing=True, **kwargs)
     for key in ("real", "generated"):
         torch.testing.assert_close(got[key], want[key], atol=1e-5, rtol=0)
+        # run under inference_mode, but handed back as ordinary tensors without history
+        assert not got[key].is_inference() and not got[key].requires_grad
+        got[key].add_(0.0)  # in place: refused on an inference tensor
 
 
 def test_unsupported_attention_falls_back_and_says_so_once(tiny_model, monkeypatch):
