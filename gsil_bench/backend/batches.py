@@ -336,13 +336,12 @@ def collate_shared(examples: Sequence[TrainExample], *, pad_id: int) -> dict[str
         segment[row, len(p) : len(p) + len(r)] = 1
         segment[row, len(p) + len(r) : n] = 2
         for start, response, out in ((len(p), r, row), (len(p) + len(r), g, b + row)):
-            for k, token in enumerate(response):
-                before = start + k - 1 if k else len(p) - 1
-                if before < 0:
-                    continue
-                src.append(row * width + before)
-                dst.append(out)
-                target.append(token)
+            # token k is predicted at start + k - 1, the first one at the prompt's end
+            before = [len(p) - 1, *range(start, start + len(response) - 1)][: len(response)]
+            skip = 0 if p else 1  # no position before an empty prompt's first response token
+            src += [row * width + i for i in before[skip:]]
+            dst += [out] * len(before[skip:])
+            target += response[skip:]
     query, key = segment.unsqueeze(2), segment.unsqueeze(1)  # (B, W, 1), (B, 1, W)
     causal = torch.ones(width, width, dtype=torch.bool).tril()
     visible = ((key == 0) | (key == query)) & (key >= 0) & (query >= 0) & causal

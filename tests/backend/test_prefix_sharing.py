@@ -180,3 +180,20 @@ def test_training_with_prefix_sharing_matches_unshared(tiny_tokenizer, tmp_path)
         for key in ("loss", "reward/real", "reward/generated", "grad_norm"):
             assert shared[key] == pytest.approx(plain[key], abs=1e-5)
     torch.testing.assert_close(weights[1], weights[0], atol=1e-5, rtol=0)
+
+
+def test_lora_model_shares_with_the_same_logps(tiny_model):
+    pytest.importorskip("peft")
+    from gsil_bench.backend import lora
+    from gsil_bench.config import PeftConfig
+
+    wrapped = lora.add_adapters(tiny_model, PeftConfig(r=4), weights_from="tiny")
+    with torch.no_grad():  # non-zero LoRA B, else the adapters change nothing
+        for name, p in wrapped.named_parameters():
+            if "lora_B" in name:
+                p.copy_(torch.randn_like(p) * 0.5)
+    assert use_prefix_sharing(wrapped, True)
+    examples = _random_examples(4, seed=5)
+    want, _ = sequence_logps(wrapped, collate(examples, with_generated=True, pad_id=0))
+    got, _ = shared_logps(wrapped, collate_shared(examples, pad_id=0))
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
