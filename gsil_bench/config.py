@@ -201,6 +201,18 @@ class EvalConfig(_Section):
     judge: str | None = None
     lmeval_include_path: str | None = None  # folder of local lm-eval task YAMLs
     options: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # Evaluate the model every round starts from (the base, then each round's model) as well
+    # as the final one: the per-iteration table of SPIN's Table 3 (RunRecord.iteration_results).
+    every_round: bool = False
+
+    @model_serializer(mode="wrap")
+    def _without_default_every_round(self, handler: Any) -> dict[str, Any]:
+        # No key when off: configs (and base-model evaluation cache keys) from before the
+        # setting keep their fingerprints.
+        data: dict[str, Any] = handler(self)
+        if data.get("every_round") is False:
+            del data["every_round"]
+        return data
 
     @model_validator(mode="after")
     def _known_benchmark_options(self) -> EvalConfig:
@@ -224,6 +236,12 @@ class RunConfig(_Section):
     eval: EvalConfig = EvalConfig()
     # 0: no training, the run evaluates the base model (the ``base`` control row of a study).
     iterations: int = Field(default=1, ge=0)
+    # Per-round overrides, one mapping of dotted keys per round (``rounds[0]`` for round 1):
+    # ``[{optim.lr: 5e-7, loss.params.beta: 0.1}, ...]``. Each entry applies to the config
+    # above, not to the previous entry; rounds past the end of the list keep the last entry
+    # (a schedule that ends on a low learning rate stays there); entries past ``iterations``
+    # are not used. Only optim.*, loss.params.* and generation.* may change between rounds.
+    rounds: list[dict[str, Any]] = Field(default_factory=list)
     seed: int = 0
     output_dir: str = "runs/{loss}-seed{seed}"
     cache_dir: str = ".gsil-cache"
@@ -239,6 +257,49 @@ class RunConfig(_Section):
         if isinstance(value, str):
             return [name.strip() for name in value.split(",") if name.strip()]
         return value
+
+    @model_serializer(mode="wrap")
+    def _without_empty_rounds(self, handler: Any) -> dict[str, Any]:
+        # No key without per-round settings: configs from before them keep their fingerprints
+        # (and their finished run folders).
+        data: dict[str, Any] = handler(self)
+        if data.get("rounds") == []:
+            del data["rounds"]
+        return data
+
+    @model_validator(mode="after")
+    def _valid_rounds(self) -> RunConfig:
+        # Every entry, used or not, is checked now rather than when its round starts (hours
+        # into a run).
+        for position in range(len(self.rounds)):
+            self.for_round(position + 1)
+        return self
+
+    def for_round(self, index: int) -> RunConfig:
+        """The config round ``index`` (1-based) trains with: this one with its ``rounds`` entry
+        applied (the last entry for rounds past the end of the list). An unknown key, a key
+        that may not change between rounds or a bad value is a UserError naming the entry."""
+        if not self.rounds:
+            return self
+        position = min(index, len(self.rounds)) - 1
+        where = f"rounds[{position}]"
+        overrides = _flatten(self.rounds[position])
+        tree = self.model_dump(mode="json", exclude_unset=True, exclude={"rounds"})
+        for key, value in overrides.items():
+            set_dotted(tree, key, value, f"{where}.{key}")
+        try:
+            derived = RunConfig.model_validate(tree)
+        except ValidationError as exc:
+            raise UserError(format_validation_error(exc, where)) from None
+        except UserError as exc:  # an unknown or bad loss hyperparameter
+            raise UserError(f"{where}: {exc}") from None
+        fixed = [key for key in overrides if not key.startswith(ROUND_KEYS)]
+        if fixed:
+            raise UserError(
+                f"{where}: key {fixed[0]!r} cannot change between rounds; a round may set "
+                "optim.*, loss.params.* and generation.*"
+            )
+        return derived.model_copy(update={"report_to": self.report_to})
 
     def resolved_output_dir(self) -> Path:
         return Path(self.output_dir.format(loss=self.loss.name, seed=self.seed))
@@ -256,6 +317,23 @@ class RunConfig(_Section):
         if base_seed != 0:
             tiny["seed"] = base_seed
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# The keys a ``rounds`` entry may set: what SPIN's schedule changes (learning rate, beta),
+# with the rest of the optimizer and the sampling of negatives. The model, data, loss and
+# evaluation are the run's.
+ROUND_KEYS = ("optim.", "loss.params.", "generation.")
+
+
+def _flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{optim: {lr: 1e-7}}`` and ``{optim.lr: 1e-7}`` alike as ``{"optim.lr": 1e-7}``."""
+    flat: dict[str, Any] = {}
+    for key, value in mapping.items():
+        if isinstance(value, dict):  # an empty mapping sets nothing
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 # --------------------------------------------------------------------------- loading
@@ -317,7 +395,6 @@ KEY_ALIASES = {
     "beta": "loss.params.beta",
     "loss_type": "loss.name",
     "num_iterations": "iterations",
-    "rounds": "iterations",
 }
 
 

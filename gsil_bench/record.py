@@ -96,6 +96,16 @@ class RunRecord(BaseModel):
         if not self.series:
             self.series = self.method
 
+    def iteration_results(self) -> list[dict[str, dict[str, Any]]] | None:
+        """The results of iteration 0 (the base model) to T (the final model), for a run with
+        ``eval.every_round``: each round's ``start_benchmarks`` (the model it started from),
+        then the run's own ``benchmarks``. None when a round has none (or nothing was
+        evaluated)."""
+        starts = [r.get("start_benchmarks") for r in self.rounds]
+        if not starts or not self.benchmarks or any(not isinstance(s, dict) for s in starts):
+            return None
+        return [*(dict(s) for s in starts if isinstance(s, dict)), self.benchmarks]
+
     # ----------------------------------------------------------------- I/O
 
     def write(self, path: str | Path) -> None:

@@ -1,6 +1,12 @@
 """Rounds: round t trains against the negatives and reference of round t-1's model (both
 papers' iteration). A round whose model is saved is loaded, not retrained; an interrupted
-round resumes from its checkpoint."""
+round resumes from its checkpoint.
+
+Round t trains with ``config.for_round(t)`` (the run's ``rounds`` overrides: SPIN's learning
+rate and beta per iteration). With ``eval.every_round`` each round evaluates the model it
+starts from (the base model, then round t-1's model; cached by content, so a resumed run and
+the run's own base evaluation reuse them) into its facts as ``start_benchmarks``; the final
+model is the run's own evaluation (``RunRecord.iteration_results``)."""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +34,12 @@ from gsil_bench.backend.tracking import Tracking
 from gsil_bench.backend.trainer import distributed_state, train
 from gsil_bench.config import RunConfig
 from gsil_bench.data.records import Demonstration
+from gsil_bench.experiment.controls import Results, base_evaluation
 from gsil_bench.experiment.negatives import generated_negatives, rejected_negatives
 from gsil_bench.experiment.pairs import build_pairs
 from gsil_bench.experiment.reference import cached_reference
 from gsil_bench.record import RunDir
+from gsil_bench.registry import validate_hparams
 from gsil_bench.types import LossSpec
 
 
@@ -65,6 +73,16 @@ class RoundPlan:
     cache: DiskCache
     stages: Stages
     tracking: Tracking | None = None  # experiment trackers (report_to), main process only
+
+    def for_round(self, index: int) -> RoundPlan:
+        """The plan of round ``index``: its config (the run's with its ``rounds`` entry) and
+        that config's loss hyperparameters."""
+        if not self.config.rounds:
+            return self
+        config = self.config.for_round(index)
+        return replace(
+            self, config=config, hparams=validate_hparams(config.loss.name, config.loss.params)
+        )
 
 
 def _low_precision(model):
@@ -230,7 +248,7 @@ def _mixed_into_next_round(plan: RoundPlan, index: int) -> bool:
     """Whether finished round ``index``'s negatives are needed: the next round mixes them in
     (SPIN) and is still to be trained."""
     return (
-        plan.config.generation.mix_previous_rounds
+        plan.config.for_round(index + 1).generation.mix_previous_rounds
         and plan.loss.needs_generated
         and index < plan.config.iterations
         and not plan.run_dir.round_complete(index + 1)
@@ -253,13 +271,35 @@ def run_rounds(
     rounds: list[dict[str, Any]] = []
     previous_negatives = None
     for index in range(1, plan.config.iterations + 1):
+        round_plan = plan.for_round(index)
+        start = _start_evaluation(plan, model, tokenizer)
         if plan.run_dir.round_complete(index):
             if _mixed_into_next_round(plan, index):
-                previous_negatives = _restored_negatives(plan, model, tokenizer, demos, index)
+                previous_negatives = _restored_negatives(round_plan, model, tokenizer, demos, index)
             model, tokenizer, facts = _load_round(plan, index, model, tokenizer)
         else:
             model, facts, previous_negatives = run_round(
-                plan, model, tokenizer, demos, index, previous_negatives
+                round_plan, model, tokenizer, demos, index, previous_negatives
             )
+        facts.update(lr=round_plan.config.optim.lr, hparams=round_plan.hparams)
+        if start is not None:
+            facts["start_benchmarks"] = start
         rounds.append(facts)
     return model, tokenizer, rounds
+
+
+def _start_evaluation(plan: RoundPlan, model, tokenizer) -> Results | None:
+    """With ``eval.every_round``, the results of the model a round starts from (iteration
+    t-1 of the per-iteration table), on the main process (None elsewhere and without it).
+    Cached by the model's fingerprint as the base model's evaluation is: round 1's is the
+    run's base evaluation, and a resumed run evaluates nothing again."""
+    config, state = plan.config, distributed_state()
+    if not (config.eval.every_round and config.eval.suites):
+        return None
+    results = None
+    if state.is_main_process:
+        with plan.stages.timed("round_evaluation_s"):
+            fingerprint = fingerprint_model(model)
+            results = base_evaluation(config, plan.cache, fingerprint, lambda: (model, tokenizer))
+    state.wait_for_everyone()
+    return results
