@@ -17,6 +17,13 @@ import re
 from pathlib import Path
 from typing import Any
 
+from gsil_bench.report.iterations import (
+    ITERATIONS_NOTE,
+    ITERATIONS_TITLE,
+    IterationTable,
+    interval_text,
+    iteration_tables,
+)
 from gsil_bench.report.markdown import (
     COMPARISON_NOTE,
     CONTROLS_NOTE,
@@ -83,6 +90,9 @@ def render_html(
 ) -> str:
     """The whole page; ``plots`` are PNG files inside the study folder, embedded in order."""
     sections = [("main", "Results", _main_section(study, table))]
+    per_iteration = iteration_tables(table)
+    if per_iteration:
+        sections.append(("iterations", ITERATIONS_TITLE, _iterations_section(per_iteration)))
     if table.baseline is not None:
         title = f"Paired comparison with the baseline ({table.baseline})"
         sections.append(("comparison", title, _comparison_section(table)))
@@ -132,6 +142,22 @@ def _main_section(study: Study, table: Table) -> str:
     legend += ["Red headers: the benchmarks that do not separate the methods."] if flat else []
     notes = _notes([*footnotes(table), *legend])
     return f"<p>{_inline(summary_line(study, table))}</p>\n{_table(head, rows)}\n{notes}"
+
+
+def _iterations_section(tables: list[IterationTable]) -> str:
+    parts = []
+    for per_iteration in tables:
+        head = "".join(_th(h) for h in ["method", "seeds", *per_iteration.headers])
+        rows = []
+        for row in per_iteration.rows:
+            cells = [_td(row.label), _td(str(row.seeds), "num")]
+            for t in range(per_iteration.iterations + 1):
+                cells.append(
+                    _td(interval_text(row.cells[t] if t < len(row.cells) else None), "num")
+                )
+            rows.append(_tr(cells))
+        parts += [f"<h3>{_e(per_iteration.column.header)}</h3>", _table(head, rows)]
+    return "\n".join([*parts, _notes([ITERATIONS_NOTE])])
 
 
 def _comparison_section(table: Table) -> str:

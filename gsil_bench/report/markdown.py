@@ -6,6 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from gsil_bench.report.iterations import (
+    ITERATIONS_NOTE,
+    ITERATIONS_TITLE,
+    IterationTable,
+    interval_text,
+    iteration_tables,
+)
 from gsil_bench.report.paper import PublishedNumber
 from gsil_bench.report.render import (
     DAGGER,
@@ -50,6 +57,9 @@ def render_markdown(study: Study, table: Table, published: list[PublishedNumber]
     lines = [f"# gsil-bench report: {study.name}", ""]
     lines += [summary_line(study, table), ""]
     lines += _markdown_main(table) + [""] + [f"- {line}" for line in footnotes(table)]
+    per_iteration = iteration_tables(table)
+    if per_iteration:
+        lines += ["", f"## {ITERATIONS_TITLE}", ""] + _markdown_iterations(per_iteration)
     if table.baseline is not None:
         lines += ["", f"## Paired comparison with the baseline ({table.baseline})", ""]
         lines += _markdown_comparisons(table)
@@ -169,6 +179,22 @@ def comparison_text(cell: Cell | None) -> str:
     if items is not None:
         text += f"; items: p={format_p(items.p_value)} ({items.n_items} items)"
     return text
+
+
+def _markdown_iterations(tables: list[IterationTable]) -> list[str]:
+    lines = []
+    for per_iteration in tables:
+        headers = per_iteration.headers
+        lines += [f"### {per_iteration.column.header}", ""]
+        lines += [_md_row(["method", "seeds", *headers]), "|---|" + "---:|" * (1 + len(headers))]
+        for row in per_iteration.rows:
+            cells = [
+                interval_text(row.cells[t]) if t < len(row.cells) else "—"
+                for t in range(len(headers))
+            ]
+            lines.append(_md_row([row.label, str(row.seeds), *cells]))
+        lines.append("")
+    return lines + [ITERATIONS_NOTE]
 
 
 def _markdown_instrument(table: Table) -> list[str]:
