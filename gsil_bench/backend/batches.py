@@ -266,13 +266,35 @@ def _chunk_logps(
 SHARED_MASK_ATTENTION = frozenset({"sdpa", "eager"})
 
 
-def prefix_sharing_supported(model) -> bool:
-    """Whether ``model`` can run prefix-shared pairs: a plain backbone + LM head
-    (:func:`split_head`) whose attention takes a custom 4D block mask."""
+def sliding_window(config) -> int | None:
+    """The attention window of a model whose every layer slides (Mistral, Mixtral, Phi-3 with
+    ``sliding_window``; Qwen2/3 whose ``layer_types`` are all sliding), else None."""
+    kinds = set(getattr(config, "layer_types", None) or [])
+    if kinds:
+        return getattr(config, "sliding_window", None) if kinds == {"sliding_attention"} else None
+    return getattr(config, "sliding_window", None)
+
+
+def unshareable(model) -> str | None:
+    """Why ``model`` cannot run prefix-shared pairs, or None when it can: it needs a plain
+    backbone + LM head (:func:`split_head`, not wrapped for data parallelism), attention that
+    takes a custom 4D mask, and one attention window for all layers (a custom mask replaces
+    the model's own, so :func:`shared_logps` applies the window itself)."""
+    config = getattr(model, "config", None)
     if split_head(model) is None:
-        return False
-    implementation = getattr(model.config, "_attn_implementation", None)
-    return implementation in SHARED_MASK_ATTENTION
+        return f"model type {getattr(config, 'model_type', type(model).__name__)!r}"
+    implementation = getattr(config, "_attn_implementation", None)
+    if implementation not in SHARED_MASK_ATTENTION:
+        return f"attention implementation {implementation!r}"
+    kinds = set(getattr(config, "layer_types", None) or [])
+    if "sliding_attention" in kinds and len(kinds) > 1:
+        return "mix of sliding-window and full-attention layers"
+    return None
+
+
+def prefix_sharing_supported(model) -> bool:
+    """Whether ``model`` can run prefix-shared pairs (see :func:`unshareable`)."""
+    return unshareable(model) is None
 
 
 _WARNED: set[str] = set()
@@ -284,20 +306,16 @@ def use_prefix_sharing(model, wanted: bool) -> bool:
     (a warning) and the unshared path runs."""
     if not wanted:
         return False
-    if prefix_sharing_supported(model):
+    reason = unshareable(model)
+    if reason is None:
         return True
-    config = getattr(model, "config", None)
-    reason = (
-        f"attention implementation {getattr(config, '_attn_implementation', None)!r}"
-        if split_head(model) is not None
-        else f"model type {getattr(config, 'model_type', type(model).__name__)!r}"
-    )
     if reason not in _WARNED:
         _WARNED.add(reason)
         warnings.warn(
             f"optim.prefix_sharing: the {reason} cannot take a custom block attention mask "
             "(prefix sharing needs a plain backbone + LM head with sdpa or eager attention, "
-            "unwrapped); pairs run unshared, with the same log-probs",
+            "unwrapped, one attention window for all layers); pairs run unshared, with the "
+            "same log-probs",
             stacklevel=2,
         )
     return False
@@ -365,6 +383,10 @@ def shared_logps(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, t
         raise ValueError("shared_logps needs a plain backbone + LM head (split_head)")
     backbone, head = split
     mask = batch["block_mask"]
+    window = sliding_window(model.config)
+    if window is not None:  # as the model's own mask would: q sees k when q - k < window
+        pos = batch["position_ids"]
+        mask = mask & ((pos.unsqueeze(2) - pos.unsqueeze(1)) < window).unsqueeze(1)
     if model.config._attn_implementation == "eager":
         dtype = next(model.parameters()).dtype
         zero = torch.zeros((), dtype=dtype, device=mask.device)

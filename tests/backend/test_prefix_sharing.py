@@ -197,3 +197,59 @@ def test_lora_model_shares_with_the_same_logps(tiny_model):
     want, _ = sequence_logps(wrapped, collate(examples, with_generated=True, pad_id=0))
     got, _ = shared_logps(wrapped, collate_shared(examples, pad_id=0))
     torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+
+
+def test_eager_attention_shares_with_the_same_logps(tiny_model):
+    tiny_model.config._attn_implementation = "eager"  # an additive float mask, not a boolean
+    examples = _random_examples(5, seed=6)
+    want, _ = sequence_logps(tiny_model, collate(examples, with_generated=True, pad_id=0))
+    assert use_prefix_sharing(tiny_model, True)
+    got, _ = shared_logps(tiny_model, collate_shared(examples, pad_id=0))
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+
+
+def _small(config_cls, model_cls, **extra):
+    config = config_cls(
+        vocab_size=300,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        **extra,
+    )
+    torch.manual_seed(0)
+    return model_cls(config).eval()
+
+
+def test_sliding_window_model_shares_with_its_window_applied():
+    from transformers import MistralConfig, MistralForCausalLM
+
+    # A window of 3 positions, far shorter than the rows: the unshared path applies it, so the
+    # shared one must too (a custom mask replaces the model's own).
+    model = _small(MistralConfig, MistralForCausalLM, sliding_window=3)
+    examples = _random_examples(5, seed=7)
+    want, _ = sequence_logps(model, collate(examples, with_generated=True, pad_id=0))
+    wide = _small(MistralConfig, MistralForCausalLM, sliding_window=None)
+    full, _ = sequence_logps(wide, collate(examples, with_generated=True, pad_id=0))
+    assert (want - full).abs().max() > 1e-3  # the window does change the log-probs
+    assert use_prefix_sharing(model, True)
+    got, _ = shared_logps(model, collate_shared(examples, pad_id=0))
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+
+
+def test_mixed_sliding_and_full_layers_fall_back(monkeypatch):
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    monkeypatch.setattr(batches, "_WARNED", set())
+    model = _small(
+        Qwen2Config,
+        Qwen2ForCausalLM,
+        use_sliding_window=True,
+        sliding_window=3,
+        max_window_layers=1,
+    )
+    assert set(model.config.layer_types) == {"full_attention", "sliding_attention"}
+    with pytest.warns(UserWarning, match="mix of sliding-window and full-attention layers"):
+        assert use_prefix_sharing(model, True) is False
