@@ -73,3 +73,16 @@ def test_no_per_iteration_table_without_per_round_results(study_dir: Path) -> No
     written = write_report(study_dir)
     assert TITLE not in written["table.md"].read_text(encoding="utf-8")
     assert 'id="iterations"' not in written["index.html"].read_text(encoding="utf-8")
+
+
+def test_iteration_results_need_every_round_evaluated(kit: SimpleNamespace) -> None:
+    from gsil_bench.record import RunRecord
+
+    data = _with_rounds(kit, "spin", "spin", 0, [10, 12, 14])
+    record = RunRecord.model_validate(data)
+    results = record.iteration_results()
+    assert results is not None
+    assert [r["mini/math"]["metrics"]["accuracy"] for r in results] == [0.5, 0.6, 0.7]
+    data["rounds"][1].pop("start_benchmarks")  # a round evaluated without every_round
+    assert RunRecord.model_validate(data).iteration_results() is None
+    assert RunRecord.model_validate({**data, "rounds": []}).iteration_results() is None
