@@ -35,6 +35,8 @@ def test_gsil_recipe_is_the_release_finetune_script():
     assert (gsil.optim.epochs, gsil.seed, gsil.iterations) == (1, 42, 1)
     assert (gsil.data.max_length, gsil.data.max_prompt_tokens) == (1024, 512)
     assert (gsil.generation.do_sample, gsil.generation.max_new_tokens) == (False, 256)
+    # README "Evaluation": lm-evaluation-harness b281b09 (v0.3.1) for GSM8K.
+    assert gsil.eval.options["gsm8k"] == {"protocol": "gsil"}
     # The SPIN baseline of the release's trainer (loss_type "spin", beta default 0.1).
     assert configs["spin"].loss.params == {"beta": 0.1}
     assert configs["spin"].optim == gsil.optim and configs["spin"].data == gsil.data
@@ -49,6 +51,8 @@ def test_spin_recipe_is_the_release_iteration_0_config():
     assert spin.optim.for_world(8).batch_size == 8 and spin.seed == 42
     assert spin.iterations == 4 and spin.generation.mix_previous_rounds
     assert spin.generation.max_new_tokens == 256
+    # README "Evaluation": lm-evaluation-harness v0.4.0 (46c7966).
+    assert spin.eval.options["gsm8k"] == {"protocol": "spin"}
 
 
 @pytest.mark.parametrize("name", ["paper-gsil", "paper-spin"])
