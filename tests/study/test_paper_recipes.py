@@ -53,6 +53,16 @@ def test_spin_recipe_is_the_release_iteration_0_config():
     assert spin.generation.max_new_tokens == 256
     # README "Evaluation": lm-evaluation-harness v0.4.0 (46c7966).
     assert spin.eval.options["gsm8k"] == {"protocol": "spin"}
+    # scripts/finetune_iter2.sh: --learning_rate=1.0e-7 --beta=0.1; finetune_iter3.sh:
+    # --learning_rate=1.0e-7 --beta=5.0; iterations 0 and 1 keep lr 5e-7, beta 0.1.
+    schedule = [spin.for_round(r) for r in (1, 2, 3, 4)]
+    assert [(c.optim.lr, c.loss.params["beta"]) for c in schedule] == [
+        (5e-7, 0.1),
+        (5e-7, 0.1),
+        (1e-7, 0.1),
+        (1e-7, 5.0),
+    ]
+    assert spin.eval.every_round  # SPIN's per-iteration table
 
 
 @pytest.mark.parametrize("name", ["paper-gsil", "paper-spin"])
