@@ -10,11 +10,10 @@ import random
 import pytest
 
 from gsil_bench.errors import UserError
-from gsil_bench.evaluation.benchmarks.gsm8k import (
+from gsil_bench.evaluation.benchmarks.gsm8k import cut_at_stop, run_gsm8k
+from gsil_bench.evaluation.benchmarks.gsm8k_protocols import (
     PROTOCOLS,
-    cut_at_stop,
     protocol_prompts,
-    run_gsm8k,
     score_gsm8k_protocol,
 )
 
@@ -133,3 +132,16 @@ def test_run_gsm8k_under_the_gsil_protocol_records_it(tmp_path, tiny_model, tiny
     assert result.details["stops"] == [":", "Question:", "Question", "</s>"]
     with pytest.raises(UserError, match="no chat"):
         run_gsm8k(tiny_model, tiny_tokenizer, source=tmp_path, chat=True, protocol="spin")
+
+
+def test_every_protocol_is_selectable_by_name():
+    from typing import get_args
+
+    from gsil_bench.evaluation.benchmark import BENCHMARKS, parse_options
+    from gsil_bench.evaluation.benchmarks.gsm8k import ProtocolName
+
+    assert set(get_args(ProtocolName)) == set(PROTOCOLS)
+    gsm8k = BENCHMARKS.get("gsm8k")
+    assert parse_options(gsm8k, {"protocol": "gsil"}, "w").protocol == "gsil"
+    with pytest.raises(UserError, match="protocol"):
+        parse_options(gsm8k, {"protocol": "v0.3"}, "eval.options.gsm8k")
