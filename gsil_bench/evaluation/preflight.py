@@ -7,13 +7,14 @@ path, not after the training. :func:`preflight` checks what can be checked offli
 - local benchmark data given as paths exist (``eval.options.<benchmark>.<key>``);
 - judge prompt (and reference answer) files exist, and MT-Bench / HH safety with an LLM judge
   have their templates (MT-Bench's default sits next to local questions; the Hub has none);
-- the benchmarks that need a judge have ``eval.judge`` set;
+- the benchmarks that need a judge have ``eval.judge`` set, and an HTTP judge answers one tiny
+  request (one output token), so a wrong URL, key or model fails now (``contact_judge``);
 - an lm-evaluation-harness task name resolves, when lm-eval is installed (without it the
   run fails at evaluation with lm-eval's own install hint, as before).
 
 Hub sources (``hub``, ``hub:NAME``, ``owner/name``, ``hf://...``) are not fetched here: they are
-downloaded when the benchmark runs. Whether the judge answers is not tested here either (no
-request is sent): that would need the network in every test of a run.
+downloaded when the benchmark runs. A local (``hf:``) or reward-model judge is not loaded here
+either: loading it is the work this check runs before.
 """
 
 from __future__ import annotations
@@ -43,10 +44,13 @@ _DATA_KEYS: dict[str, tuple[str, ...]] = {
 _JUDGED = ("mt-bench", "hh-safety")
 
 
-def preflight(run: RunConfig) -> None:
-    """Raise one :class:`UserError` line if ``run``'s evaluation cannot run; else nothing."""
+def preflight(run: RunConfig, *, contact_judge: bool = True) -> None:
+    """Raise one :class:`UserError` line if ``run``'s evaluation cannot run; else nothing.
+
+    ``contact_judge``: send the HTTP judge (if a benchmark needs one) one tiny request."""
     cfg = run.eval
     lmeval_tasks: list[str] = []
+    judged = False
     for name in expand_suites(cfg.suites):
         if name not in BENCHMARKS:
             lmeval_tasks.append(name)
@@ -57,6 +61,7 @@ def preflight(run: RunConfig) -> None:
             _check_path(getattr(options, key, None), f"{where}.{key}")
         if name in _JUDGED:
             _check_judge(name, cfg.judge, options, where)
+            judged = True
     if lmeval_tasks and importlib.util.find_spec("lm_eval") is not None:
         from gsil_bench.evaluation.lmeval_bridge import _task_manager
 
@@ -64,6 +69,22 @@ def preflight(run: RunConfig) -> None:
             _task_manager(lmeval_tasks, cfg.lmeval_include_path, True)
         except UserError as err:
             raise UserError(f"eval.suites: {err}") from None
+    if judged and contact_judge and cfg.judge and _judge_kind(cfg.judge) == "openai":
+        _ask_judge(cfg.judge)
+
+
+def _ask_judge(spec: str) -> None:
+    """One request for one token: the judge's URL, key and model work, or one line why not."""
+    from gsil_bench.evaluation.judging.base import make_judge
+
+    try:
+        judge = make_judge(spec, max_tokens=1, max_retries=1, progress=False)
+        judge.complete([[{"role": "user", "content": "Reply with OK."}]])  # type: ignore[union-attr]
+    except UserError as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise UserError(
+            f"eval.judge: {spec}: did not answer a one-token request: {reason}"
+        ) from None
 
 
 def _is_local(value: str) -> bool:

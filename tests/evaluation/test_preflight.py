@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,14 @@ from gsil_bench.errors import UserError
 from gsil_bench.evaluation.preflight import preflight
 from gsil_bench.experiment.recipe import run_experiment
 
+# The judge server helper sits in tests/evaluation; pytest runs in importlib mode.
+sys.path.insert(0, str(Path(__file__).parent))
+from judge_server import JudgeServer  # noqa: E402
+
 TINY = str(Path(__file__).parents[1] / "fixtures" / "tiny_run.yaml")
-JUDGE = "openai:gpt-4@http://127.0.0.1:9/v1"  # never contacted: preflight sends no request
+# Port 9 (discard) has no server: a judge there is unreachable. The checks that fail before
+# the judge is contacted never get that far.
+JUDGE = "openai:gpt-4@http://127.0.0.1:9/v1"
 
 
 def _config(tmp_path, *overrides):
@@ -85,10 +92,29 @@ def test_local_mtbench_questions_with_templates_beside_them_pass(tmp_path):
     with pytest.raises(UserError, match="no judge_prompts.jsonl next to"):
         preflight(_config(tmp_path, *overrides, f"eval.options.mt-bench.questions={data}"))
     (data / "judge_prompts.jsonl").write_text("{}\n")
-    preflight(_config(tmp_path, *overrides, f"eval.options.mt-bench.questions={data}"))
-    preflight(
-        _config(tmp_path, *overrides, f"eval.options.mt-bench.questions={data}/question.jsonl")
-    )
+    questions = f"eval.options.mt-bench.questions={data}"
+    preflight(_config(tmp_path, *overrides, questions), contact_judge=False)
+    preflight(_config(tmp_path, *overrides, f"{questions}/question.jsonl"), contact_judge=False)
+
+
+def test_an_http_judge_is_asked_one_tiny_request_and_must_answer(tmp_path):
+    data = tmp_path / "mt_bench"
+    data.mkdir()
+    (data / "question.jsonl").write_text('{"question_id": 1, "category": "x", "turns": ["a"]}\n')
+    (data / "judge_prompts.jsonl").write_text("{}\n")
+    overrides = ["eval.suites=[mt-bench]", f"eval.options.mt-bench.questions={data}"]
+    with JudgeServer() as server:
+        preflight(_config(tmp_path, *overrides, f"eval.judge=openai:judge-model@{server.base_url}"))
+        assert len(server.requests) == 1
+        body = server.requests[0]["body"]
+        assert body["model"] == "judge-model" and body["max_tokens"] == 1
+    with pytest.raises(UserError) as err:
+        preflight(_config(tmp_path, *overrides, f"eval.judge={JUDGE}"))
+    assert _one_line(err).startswith(f"eval.judge: {JUDGE}: did not answer a one-token request")
+    with JudgeServer(fail_first=10, fail_status=401) as server:  # a bad key: answered, refused
+        spec = f"openai:gpt-4@{server.base_url}"
+        with pytest.raises(UserError, match=r"^eval\.judge: .*did not answer"):
+            preflight(_config(tmp_path, *overrides, f"eval.judge={spec}"))
 
 
 def test_the_fixture_config_passes(tmp_path):

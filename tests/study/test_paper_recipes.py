@@ -84,4 +84,6 @@ def test_recipe_evaluation_is_checked_before_training(name, tmp_path, monkeypatc
         SHARED_MT_BENCH / "reference_answer_gpt-4.jsonl",
         FASTCHAT / "mt_bench" / "reference_answer" / "gpt-4.jsonl",
     )
-    preflight(config)  # every file in place: the recipe's evaluation can run
+    # Every file in place: the recipe's evaluation can run (the GPT-4 judge is not asked here:
+    # no network in tests; tests/evaluation/test_preflight.py asks a local one).
+    preflight(config, contact_judge=False)
