@@ -243,3 +243,14 @@ def test_generation_runs_with_the_adapters(tiny_model, tiny_tokenizer, do_sample
         assert generate(wrapped, tiny_tokenizer, prompts, **kwargs) == generate(
             base, tiny_tokenizer, prompts, **kwargs
         )
+
+
+def test_bf16_lora_run_keeps_fp32_adapters_and_bf16_weights(tmp_path):
+    # model.dtype appears twice in the overrides: the last one (bfloat16) wins.
+    record = run_experiment(_config(tmp_path, "bf16", "model.dtype=bfloat16"))
+    folder = Path(record.output_dir) / "round-1" / "model"
+    adapters = _state(folder)
+    assert {v.dtype for v in adapters.values()} == {torch.float32}
+    assert any("lora_B" in k and v.abs().max() > 0 for k, v in adapters.items())
+    model, _ = load_pretrained(str(folder), dtype="bfloat16")
+    assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
