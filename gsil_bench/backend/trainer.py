@@ -260,6 +260,10 @@ def _accumulate_gradients(
     # Summed on the device in float64 (exactly the Python float sums of the per-micro-batch
     # means) and read back once per optimizer step.
     sums: dict[str, torch.Tensor] = {}
+    # Finiteness too: checked in that one read-back, before the optimizer step; the first
+    # non-finite micro-batch is then named as a per-micro-batch check would have.
+    finite = torch.ones((), dtype=torch.bool, device=accelerator.device)
+    seen: list[tuple[torch.Tensor, LogpBatch]] = []
     step_tokens = 0
     for m in range(optim.grad_accum):
         lo = (m * world + rank) * micro
@@ -279,14 +283,18 @@ def _accumulate_gradients(
             policy, counts = logps(ctx.model, batch)
             logp = _logp_batch(policy, counts, len(chunk), ctx.reference, idx, with_gen)
             out = loss.fn(logp, **ctx.hparams)
-            _check_finite(out.loss, loss, step + 1, logp)
+            finite &= torch.isfinite(out.loss.detach()).all()
+            seen.append((out.loss.detach(), logp))
             accelerator.backward(out.loss.mean() / optim.grad_accum)
         means = {"loss": out.loss.detach().mean().double()}
         for key, value in out.metrics.items():
             means[key] = value.detach().float().mean().double()
         for key, value in means.items():
             sums[key] = sums[key] + value if key in sums else value
-    values = torch.stack(list(sums.values())).tolist() if sums else []
+    *values, all_finite = torch.stack([*sums.values(), finite.double()]).tolist()
+    if not all_finite:
+        for bad_loss, bad_batch in seen:
+            _check_finite(bad_loss, loss, step + 1, bad_batch)
     return dict(zip(sums, values, strict=True)), step_tokens
 
 

@@ -253,3 +253,35 @@ def test_mixed_sliding_and_full_layers_fall_back(monkeypatch):
     assert set(model.config.layer_types) == {"full_attention", "sliding_attention"}
     with pytest.warns(UserWarning, match="mix of sliding-window and full-attention layers"):
         assert use_prefix_sharing(model, True) is False
+
+
+def test_a_non_finite_second_micro_batch_is_named_at_the_one_sync(tiny_model, tmp_path):
+    import dataclasses
+
+    from gsil_bench.errors import NonFiniteLossError
+    from gsil_bench.types import LossOutput
+
+    seen: list[float] = []
+
+    def flaky(batch: LogpBatch) -> LossOutput:
+        seen.append(float(batch.policy_real.detach().mean()))
+        loss = -batch.policy_real / batch.real_tokens
+        if len(seen) == 2:  # the second micro-batch of step 1
+            loss = loss + float("inf")
+        return LossOutput(loss, {"shown": loss.detach()})
+
+    spec = dataclasses.replace(get_loss("sft"), name="flaky", fn=flaky, hparams={})
+    optim = OptimConfig(lr=1e-3, batch_size=2, grad_accum=2, max_steps=2)
+    with pytest.raises(NonFiniteLossError, match="'flaky' became non-finite at step 1") as err:
+        train(
+            tiny_model,
+            _random_examples(8, seed=8),
+            loss=spec,
+            hparams={},
+            optim=optim,
+            seed=0,
+            run_dir=tmp_path,
+            pad_id=0,
+        )
+    assert len(seen) == 2
+    assert f"policy_real mean={seen[1]:.4g}" in str(err.value)  # the bad one, not the first
