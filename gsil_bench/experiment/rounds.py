@@ -142,22 +142,19 @@ def run_round(
     state = distributed_state()
     model = lora.merged(model)  # LoRA: the previous round's adapters become the weights
     model_fp = fingerprint_model(model)
+    negatives = None
+    if spec.needs_generated:
+        with stages.timed("generation_s"), state.main_process_first():
+            negatives = _negatives(plan, model, tokenizer, demos, model_fp, index)
     if config.model.peft is not None:
-        # Fresh adapters; with them disabled the model is this round's reference.
+        # Fresh adapters (after generating: vLLM reads plain weights); with them disabled the
+        # model is this round's reference.
         model = lora.add_adapters(
             model,
             config.model.peft,
             weights_from=_weights_from(plan, model, index),
             seed=config.seed,
         )
-    negatives = None
-    if spec.needs_generated:
-        with (
-            stages.timed("generation_s"),
-            state.main_process_first(),
-            lora.adapters_disabled(model),
-        ):
-            negatives = _negatives(plan, model, tokenizer, demos, model_fp, index)
     pairs = build_pairs(
         demos,
         negatives,
@@ -274,6 +271,7 @@ def run_rounds(
         round_plan = plan.for_round(index)
         start = _start_evaluation(plan, model, tokenizer)
         if plan.run_dir.round_complete(index):
+            model = lora.merged(model)  # LoRA: as run_round starts (same fingerprint)
             if _mixed_into_next_round(plan, index):
                 previous_negatives = _restored_negatives(round_plan, model, tokenizer, demos, index)
             model, tokenizer, facts = _load_round(plan, index, model, tokenizer)

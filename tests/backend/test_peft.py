@@ -183,13 +183,16 @@ def test_merge_on_save_writes_full_weights(tmp_path):
     assert record.fingerprints.final_model != record.fingerprints.base_model
 
 
-def test_a_resumed_lora_run_equals_an_uninterrupted_one(tmp_path, monkeypatch):
+@pytest.mark.parametrize("stop_round", [2, 3])
+def test_a_resumed_lora_run_equals_an_uninterrupted_one(tmp_path, monkeypatch, stop_round):
+    # Stopped in round 3, the resumed run loads rounds 1-2's adapters and restores round 2's
+    # negatives (mixed into round 3) from the generation cache.
     overrides = ["iterations=3", "generation.mix_previous_rounds=true"]
     whole = run_experiment(_config(tmp_path, "whole", *overrides))
     train = rounds.train
 
     def stop_in_round_2(*args, **kwargs):
-        if kwargs["run_dir"].name == "round-2":
+        if kwargs["run_dir"].name == f"round-{stop_round}":
             request_stop()
         return train(*args, **kwargs)
 
@@ -199,7 +202,10 @@ def test_a_resumed_lora_run_equals_an_uninterrupted_one(tmp_path, monkeypatch):
     monkeypatch.setattr(rounds, "train", train)
 
     resumed = run_experiment(_config(tmp_path, "resumed", *overrides))
-    assert resumed.rounds[0]["loaded"] and resumed.rounds[1]["resumed_from"] == 1
+    assert all(r["loaded"] for r in resumed.rounds[: stop_round - 1])
+    assert resumed.rounds[stop_round - 1]["resumed_from"] == 1
+    generated = sorted((tmp_path / "cache" / "generated").iterdir())
+    assert len([p for p in generated if not p.name.startswith(".")]) == 3  # no regeneration
 
     def logs(record):
         out = []
