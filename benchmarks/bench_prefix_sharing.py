@@ -82,13 +82,21 @@ def main() -> None:
     prompts = sum(2 * len(e.prompt_ids) for e in examples)  # fed twice when unshared
     fed = prompts + sum(len(e.real_ids) + len(e.generated_ids or []) for e in examples)
     print(f"{len(examples)} pairs; prompts are {prompts / fed:.0%} of the unshared tokens")
-    reference = reference_logps(
-        build_model(tokenizer),
-        examples,
-        with_generated=True,
-        batch_size=args.batch,
-        pad_id=tokenizer.pad_token_id,
-    )
+    frozen = build_model(tokenizer)
+    seconds: dict[bool, list[float]] = {False: [], True: []}
+    for sharing in (False, True, True, False):  # the reference pass, alternating
+        cpu = time.process_time()
+        reference = reference_logps(
+            frozen,
+            examples,
+            with_generated=True,
+            batch_size=args.batch,
+            pad_id=tokenizer.pad_token_id,
+            prefix_sharing=sharing,
+        )
+        seconds[sharing].append(time.process_time() - cpu)
+    plain, shared = min(seconds[False]), min(seconds[True])
+    print(f"reference pass, CPU-s: unshared {plain:.2f}, shared {shared:.2f}")
     kwargs = {"steps": args.steps, "batch": args.batch}
     run(tokenizer, examples, reference, sharing=False, steps=3, batch=args.batch)  # warm-up
     rates: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
