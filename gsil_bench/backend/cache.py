@@ -6,6 +6,7 @@ identical result."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import gsil_bench
+from gsil_bench.io import file_lock
 
 # Bump a stage's version when its code changes what it produces (base-eval 2: results name
 # their continuous metric; generated 2 and reference 2: keys name dtype, precision, versions).
@@ -51,6 +53,12 @@ class DiskCache:
 
     def path(self, stage: str, key: str) -> Path:
         return self.root / stage / key
+
+    def lock(self, stage: str, key: str) -> contextlib.AbstractContextManager[bool]:
+        """Held while one process of this machine computes the entry of ``key``: the others
+        wait for it and then read its entry (two sweep workers that need the same negatives
+        would otherwise both generate them)."""
+        return file_lock(self.root / ".locks" / stage / f"{key}.lock")
 
     def get(self, stage: str, key: str) -> Path | None:
         path = self.path(stage, key)

@@ -81,9 +81,24 @@ def generated_negatives(
         dtype=parameter_dtype(model),
         mixed_precision=mixed_precision,
     )
-    hit = cache.get("generated", key)
-    if hit is not None:
-        return list(json.loads((hit / "responses.json").read_text()))
+    with cache.lock("generated", key):  # one process generates, the others read its entry
+        hit = cache.get("generated", key)
+        if hit is not None:
+            return list(json.loads((hit / "responses.json").read_text()))
+        return _generate(gen, model, tokenizer, prompts, seed, cache, key, model_fp, round_index)
+
+
+def _generate(
+    gen: GenerationConfig,
+    model: Any,
+    tokenizer: Any,
+    prompts: list[str],
+    seed: int,
+    cache: DiskCache,
+    key: str,
+    model_fp: str,
+    round_index: int,
+) -> list[str]:
     sampling: dict[str, Any] = {
         "max_new_tokens": gen.max_new_tokens,
         "do_sample": gen.do_sample,

@@ -64,10 +64,27 @@ def cached_reference(
         mixed_precision=mixed_precision,
         batch_size=batch_size,
     )
-    hit = cache.get("reference", key)
-    if hit is not None:
-        loaded: dict[str, torch.Tensor] = torch.load(hit / "logps.pt")
-        return loaded
+    with cache.lock("reference", key):  # one process computes, the others read its entry
+        hit = cache.get("reference", key)
+        if hit is not None:
+            loaded: dict[str, torch.Tensor] = torch.load(hit / "logps.pt")
+            return loaded
+        return _compute(
+            model, examples, with_generated, batch_size, pad_id, cache, key, model_fp, round_index
+        )
+
+
+def _compute(
+    model: Any,
+    examples: list[TrainExample],
+    with_generated: bool,
+    batch_size: int,
+    pad_id: int,
+    cache: DiskCache,
+    key: str,
+    model_fp: str,
+    round_index: int,
+) -> dict[str, torch.Tensor]:
     logps = reference_logps(
         model,
         examples,

@@ -124,3 +124,38 @@ def test_a_changed_key_is_a_cache_miss(tiny_model, tiny_tokenizer, tmp_path):
     assert len(list((tmp_path / "generated").iterdir())) == 1
     negatives("bf16")
     assert len(list((tmp_path / "generated").iterdir())) == 2
+
+
+def test_negatives_another_process_is_generating_are_waited_for(
+    tiny_model, tiny_tokenizer, tmp_path, monkeypatch
+):
+    import json
+    import threading
+    import time
+
+    from gsil_bench.experiment import negatives as negatives_module
+
+    demos = [Demonstration(id="0", prompt=[{"role": "user", "content": "1 + 1?"}], response="x")]
+    cache = DiskCache(tmp_path)
+    gen = GenerationConfig(max_new_tokens=4)
+    ran: list[int] = []
+    monkeypatch.setattr(negatives_module, "generate", lambda *a, **k: ran.append(1) or ["mine"])
+    args = (gen, tiny_model, tiny_tokenizer, demos)
+    kwargs = {"seed": 0, "cache": cache, "model_fp": "abc", "round_index": 1}
+    prompts = [negatives_module.render_prompt(tiny_tokenizer, d.prompt) for d in demos]
+    key = generation_key(gen, prompts, seed=0, model_fp="abc", dtype=torch.float32,
+                         mixed_precision="no")  # fmt: skip
+    got: list[list[str]] = []
+    with cache.lock("generated", key):  # another process is generating them
+        waiter = threading.Thread(target=lambda: got.append(generated_negatives(*args, **kwargs)))
+        waiter.start()
+        time.sleep(0.3)
+        assert waiter.is_alive()
+        cache.put(
+            "generated",
+            key,
+            lambda tmp: (tmp / "responses.json").write_text(json.dumps(["theirs"])),
+            {},
+        )
+    waiter.join(timeout=10)
+    assert got == [["theirs"]] and ran == []
