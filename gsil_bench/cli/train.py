@@ -55,12 +55,22 @@ def train_command(
     report_to: list[str] = typer.Option(
         [], "--report-to", help="Experiment trackers: tensorboard, wandb, mlflow, trackio."
     ),
+    push_to_hub: str = typer.Option(
+        None,
+        "--push-to-hub",
+        help="Upload the trained model (with its model card) to this Hub repo (owner/name).",
+    ),
+    private: bool = typer.Option(False, help="With --push-to-hub: create the repo private."),
 ) -> None:
     """Train one loss on one dataset (default: the tiny base model on the mini suite)."""
     from gsil_bench.backend.tracking import parse_report_to
     from gsil_bench.config import load_config
     from gsil_bench.experiment.recipe import run_experiment
 
+    if push_to_hub:
+        from gsil_bench.experiment.hub import check_repo_id
+
+        check_repo_id(push_to_hub)  # before any training
     trackers = parse_report_to(report_to)
     overrides = [*set_, f"report_to={','.join(trackers)}"] if trackers else set_
     run_config = load_config(config, overrides)
@@ -69,6 +79,13 @@ def train_command(
     except TrainingError as exc:
         raise UserError(str(exc)) from None
     summarize(record, Console())
+    if push_to_hub:
+        from gsil_bench.experiment.hub import push_model
+
+        if not record.rounds:
+            raise UserError("--push-to-hub: the run trained nothing (iterations: 0)")
+        url = push_model(Path(record.model_path), push_to_hub, private=private)
+        Console().print(f"  pushed: {url}", soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
