@@ -1,4 +1,5 @@
-"""`gsil-bench eval TARGET [--suite NAME ...] [--limit N] [--judge SPEC] [--set eval.KEY=VALUE]`."""
+"""`gsil-bench eval TARGET [--suite NAME ...] [--limit N] [--judge SPEC] [--config FILE]
+[--set eval.KEY=VALUE]`."""
 
 from __future__ import annotations
 
@@ -23,6 +24,12 @@ def eval_command(
     limit: int = typer.Option(None, help="Evaluate at most N items per benchmark."),
     judge: str = typer.Option(None, help="Judge for mt-bench / hh-safety (see README)."),
     output: Path = typer.Option(None, help="Where to write the JSON record."),
+    config: Path = typer.Option(
+        None,
+        "--config",
+        help="A YAML file whose eval: section (benchmark sources, judge, options) is applied"
+        " before --set.",
+    ),
     set_: list[str] = typer.Option(
         [],
         "--set",
@@ -33,7 +40,13 @@ def eval_command(
     from gsil_bench.evaluation.target import evaluate_target
 
     record, path = evaluate_target(
-        target, suites=suite or None, limit=limit, judge=judge, output=output, overrides=set_
+        target,
+        suites=suite or None,
+        limit=limit,
+        judge=judge,
+        output=output,
+        overrides=set_,
+        config_file=config,
     )
     table = Table("benchmark", "metric", "value", "n", title=f"{target}")
     for name, result in record["benchmarks"].items():

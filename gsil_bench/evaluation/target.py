@@ -65,12 +65,22 @@ def eval_settings(
     limit: int | None,
     judge: str | None,
     overrides: list[str],
+    config_file: Path | None = None,
 ) -> EvalConfig:
-    """The run's evaluation section, with ``eval.*`` overrides (``--set``) and then the command
-    line's suites, limit and judge where given. Only ``eval.`` keys can be set: the rest of a
-    run's config describes how its model was made (and, for the mini suite, which items are its
-    test items)."""
+    """The run's evaluation section, then the ``eval:`` section of ``config_file``, then the
+    ``eval.*`` overrides (``--set``), then the command line's suites, limit and judge where
+    given. Only ``eval`` keys can be set: the rest of a run's config describes how its model
+    was made (and, for the mini suite, which items are its test items)."""
     values: dict[str, Any] = run.eval.model_dump()
+    if config_file is not None:
+        tree = read_yaml(config_file) or {}
+        others = sorted(set(tree) - {"eval"}) if isinstance(tree, dict) else ["(not a mapping)"]
+        if others:
+            raise UserError(
+                f"{config_file}: eval reads only an eval: section; found {', '.join(others)}"
+                " (those keys describe how a model is made: give them to train)"
+            )
+        _merge(values, tree.get("eval") or {})
     for key, value in parse_overrides(overrides):
         section, _, rest = key.partition(".")
         if section != "eval" or not rest:
@@ -84,11 +94,21 @@ def eval_settings(
         values["limit"] = limit
     if judge:
         values["judge"] = judge
-    source = "eval settings" + (" with --set " + " ".join(overrides) if overrides else "")
+    source = str(config_file) if config_file is not None else "eval settings"
+    source += " with --set " + " ".join(overrides) if overrides else ""
     try:
         return EvalConfig.model_validate(values)
     except ValidationError as exc:
         raise UserError(format_validation_error(exc, source, EvalConfig)) from None
+
+
+def _merge(values: dict[str, Any], update: dict[str, Any]) -> None:
+    """``update`` merged into ``values`` key by key (mappings merged, anything else replaced)."""
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(values.get(key), dict):
+            _merge(values[key], value)
+        else:
+            values[key] = value
 
 
 def _suite_fingerprint(results: dict[str, BenchmarkResult]) -> str | None:
@@ -105,18 +125,20 @@ def evaluate_target(
     judge: str | None = None,
     output: Path | None = None,
     overrides: list[str] | None = None,
+    config_file: Path | None = None,
 ) -> tuple[dict[str, Any], Path]:
     """Load TARGET, evaluate it on ``suites`` and write the record (atomically).
 
     The evaluation settings are the run's own (a run folder) or the defaults, then the
-    ``eval.*`` ``overrides`` (``key=value``), then ``suites``/``limit``/``judge`` when given.
+    ``eval:`` section of ``config_file``, then the ``eval.*`` ``overrides`` (``key=value``),
+    then ``suites``/``limit``/``judge`` when given.
     """
     from gsil_bench.backend.model import fingerprint_model, load_pretrained
     from gsil_bench.evaluation.evaluate import evaluate_model
 
     model_path, run_config, default_out = resolve_target(target)
     run_config = run_config or RunConfig()
-    cfg = eval_settings(run_config, suites, limit, judge, overrides or [])
+    cfg = eval_settings(run_config, suites, limit, judge, overrides or [], config_file)
     run = run_config.model_copy(update={"eval": cfg})
     model, tokenizer = load_pretrained(
         model_path, dtype=run_config.model.dtype, revision=run_config.model.revision

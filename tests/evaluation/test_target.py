@@ -86,3 +86,28 @@ def test_eval_settings_refuse_other_sections_and_bad_values():
         eval_settings(RunConfig(), None, None, None, ["optim.lr=1e-3"])
     with pytest.raises(UserError, match="gsm8k.*has no option 'sourc'"):
         eval_settings(RunConfig(), None, None, None, ["eval.options.gsm8k.sourc=x"])
+
+
+def test_eval_settings_from_a_config_file_come_before_set(tmp_path):
+    from gsil_bench.evaluation.target import eval_settings
+
+    run = RunConfig.model_validate({"eval": {"suites": ["gsm8k"], "max_new_tokens": 64}})
+    file = tmp_path / "eval.yaml"
+    file.write_text(
+        "eval:\n  judge: hf:judge\n  options:\n    gsm8k: {source: /data/a.jsonl}\n"
+        "    mt-bench: {questions: /data/q.jsonl}\n"
+    )
+    cfg = eval_settings(run, None, None, None, ["eval.options.gsm8k.source=/data/b.jsonl"], file)
+    assert cfg.judge == "hf:judge" and cfg.max_new_tokens == 64  # the run's own, kept
+    assert cfg.options == {
+        "gsm8k": {"source": "/data/b.jsonl"},  # --set wins over the file
+        "mt-bench": {"questions": "/data/q.jsonl"},
+    }
+    file.write_text("optim: {lr: 1.0e-3}\neval: {limit: 3}\n")
+    with pytest.raises(
+        UserError, match=r"eval\.yaml: eval reads only an eval: section; found optim"
+    ):
+        eval_settings(run, None, None, None, [], file)
+    file.write_text("eval: {limt: 3}\n")
+    with pytest.raises(UserError, match=r"eval\.yaml.*limt"):
+        eval_settings(run, None, None, None, [], file)
