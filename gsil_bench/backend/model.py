@@ -11,6 +11,7 @@ from transformers.utils import logging as hf_logging
 
 from gsil_bench.backend import lora
 from gsil_bench.errors import UserError
+from gsil_bench.hub_access import offline_unless_reachable
 
 # Our own Rich bars report progress; transformers' per-file bars would interleave with them.
 hf_logging.disable_progress_bar()
@@ -44,6 +45,8 @@ def load_pretrained(
     if lora.has_adapters(local):
         return _load_adapter_folder(local, dtype=dtype, trust_remote_code=trust_remote_code)
     pin = {"revision": revision} if revision else {}
+    if not local.expanduser().exists():  # a Hub name: offline at once when it cannot answer
+        offline_unless_reachable()
     try:
         tokenizer = AutoTokenizer.from_pretrained(
             name_or_path, trust_remote_code=trust_remote_code, **pin

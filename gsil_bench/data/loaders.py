@@ -33,6 +33,7 @@ from typing import Any
 
 from gsil_bench.data.records import ROLES, Demonstration, Message
 from gsil_bench.errors import UserError
+from gsil_bench.hub_access import load_hub_dataset
 from gsil_bench.io import is_local, iter_jsonl_lines, json_error, read_text
 
 log = logging.getLogger(__name__)
@@ -359,17 +360,14 @@ def _saved_dataset(path: Path, split: str):
 
 
 def _hub_dataset(name: str, split: str, config_name: str | None):
-    import datasets
-
-    try:
-        return datasets.load_dataset(name, config_name, split=split)
-    except Exception as exc:  # network, missing dataset, bad config or split: all user-fixable
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        config = f", config '{config_name}'" if config_name else ""
-        raise UserError(
-            f"{name}: no such local path, and cannot load it as a Hub dataset"
-            f" (split '{split}'{config}): {detail}"
-        ) from exc
+    config = f", config '{config_name}'" if config_name else ""
+    return load_hub_dataset(
+        name,
+        what=f"{name}: no such local path (split '{split}'{config})",
+        hint="give data.source a local .jsonl/.parquet file or folder",
+        name=config_name,
+        split=split,
+    )
 
 
 def _dataset_rows(dataset, where: str, label: str) -> Iterator[Row]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from gsil_bench.errors import UserError
+from gsil_bench.hub_access import offline_unless_reachable
 from gsil_bench.io import checked_file, is_local, iter_jsonl_objects, read_jsonl
 
 HF_PREFIX = "hf://"
@@ -26,10 +27,17 @@ def resolve_file(source: str | Path) -> Path:
         parts = text[len(HF_PREFIX) :].split("/", 3)
         if len(parts) < 4 or parts[0] not in HF_REPO_KINDS:
             raise UserError(f"{text}: expected hf://datasets|spaces|models/OWNER/NAME/PATH")
+        offline_unless_reachable()
         from huggingface_hub import hf_hub_download
 
         repo_id = f"{parts[1]}/{parts[2]}"
-        return Path(hf_hub_download(repo_id, parts[3], repo_type=HF_REPO_KINDS[parts[0]]))
+        try:
+            return Path(hf_hub_download(repo_id, parts[3], repo_type=HF_REPO_KINDS[parts[0]]))
+        except Exception as exc:  # offline and not cached, no such repo or file
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UserError(
+                f"{text}: cannot fetch it from the Hugging Face Hub: {detail}"
+            ) from None
     return checked_file(text)
 
 

@@ -24,7 +24,9 @@ def test_unknown_hub_dataset_is_a_user_error(monkeypatch):
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True, raising=False)
     with pytest.raises(
-        UserError, match=r"gsil-bench-test/none: no such local path, and cannot load it as a Hub"
+        UserError,
+        match=r"gsil-bench-test/none: no such local path \(split 'train'\): cannot load"
+        r" 'gsil-bench-test/none' from the Hugging Face Hub \(the Hub is unreachable",
     ):
         load_demonstrations("gsil-bench-test/none", split="train")
 

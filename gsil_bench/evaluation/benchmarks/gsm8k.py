@@ -25,6 +25,7 @@ from gsil_bench.errors import UserError
 from gsil_bench.evaluation.benchmark import BenchmarkOptions, FileScoring, register_benchmark
 from gsil_bench.evaluation.files import hub_name
 from gsil_bench.evaluation.result import BenchmarkResult, mean_or_nan
+from gsil_bench.hub_access import load_hub_dataset
 from gsil_bench.io import iter_jsonl_objects
 
 if TYPE_CHECKING:
@@ -179,16 +180,13 @@ def load_gsm8k(
 
 
 def _load_hub(name: str, split: str) -> list[dict[str, Any]]:
-    import datasets
-
-    try:
-        dataset = datasets.load_dataset(name, "main", split=split)
-    except Exception as exc:  # offline, unknown name, missing split: all the user's to fix
-        raise UserError(
-            f"could not load GSM8K {name!r} (config main, split {split}) from the Hub: "
-            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}; "
-            "no local path by that name either; give a path to the jsonl files for offline use"
-        ) from None
+    dataset = load_hub_dataset(
+        name,
+        what=f"GSM8K (config main, split {split})",
+        hint="no local path by that name either; give a path to the jsonl files for offline use",
+        name="main",
+        split=split,
+    )
     return [{"question": row["question"], "answer": row["answer"]} for row in dataset]
 
 

@@ -38,6 +38,7 @@ from gsil_bench.evaluation.judging.base import (
 )
 from gsil_bench.evaluation.judging.templates import JudgeTemplate, load_judge_templates
 from gsil_bench.evaluation.result import BenchmarkResult
+from gsil_bench.hub_access import load_hub_dataset
 from gsil_bench.io import read_jsonl
 
 if TYPE_CHECKING:
@@ -71,10 +72,14 @@ def _read_records(source: str | Path) -> tuple[list[dict[str, Any]], str]:
     # "hub:DIR" picks another data folder of Anthropic/hh-rlhf (e.g. hub:helpful-base).
     text = str(source)
     if text == "hub" or text.startswith("hub:"):
-        from datasets import load_dataset
-
         data_dir = text.partition(":")[2] or HUB_DATA_DIR
-        rows = load_dataset(HUB_DATASET, data_dir=data_dir, split="test")
+        rows = load_hub_dataset(
+            HUB_DATASET,
+            what=f"Anthropic-HH ({data_dir}, test split)",
+            hint="give eval.options.hh-safety.source a local test.jsonl(.gz)",
+            data_dir=data_dir,
+            split="test",
+        )
         return [dict(r) for r in rows], f"hub:{HUB_DATASET}/{data_dir}"
     path = Path(text).expanduser()
     if path.is_dir():

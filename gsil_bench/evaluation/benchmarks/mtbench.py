@@ -39,6 +39,7 @@ from gsil_bench.evaluation.judging.templates import (
     load_judge_templates,
 )
 from gsil_bench.evaluation.result import BenchmarkResult, mean_or_nan
+from gsil_bench.hub_access import load_hub_dataset
 
 if TYPE_CHECKING:
     from gsil_bench.config import EvalConfig, RunConfig
@@ -64,9 +65,12 @@ class Question:
 def load_questions(source: str | Path = "hub") -> list[Question]:
     hub = hub_name(source, HUB_QUESTIONS)
     if hub is not None:
-        from datasets import load_dataset
-
-        rows = load_dataset(hub, split="train")
+        rows = load_hub_dataset(
+            hub,
+            what="MT-Bench questions",
+            hint="give eval.options.mt-bench.questions a local question.jsonl (FastChat's)",
+            split="train",
+        )
         numbered = [(f"hub:{hub} row {i}", dict(r)) for i, r in enumerate(rows, 1)]
     else:
         path = Path(str(source)).expanduser()
