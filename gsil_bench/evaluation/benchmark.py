@@ -27,7 +27,6 @@ from gsil_bench.errors import UserError
 from gsil_bench.registry import Registry, did_you_mean, target_of
 
 if TYPE_CHECKING:
-    from gsil_bench.config import EvalConfig
     from gsil_bench.evaluation.result import BenchmarkResult
 
 
@@ -101,7 +100,18 @@ PAPER = "paper"
 BenchmarkT = TypeVar("BenchmarkT", bound=Benchmark)
 
 
-def answer_length(cfg: EvalConfig, protocol: int) -> int:
+class _AnswerSettings(Protocol):
+    """What :func:`answer_length` reads of an ``EvalConfig`` (typed structurally: the config
+    module imports this one)."""
+
+    @property
+    def max_new_tokens(self) -> int: ...
+
+    @property
+    def model_fields_set(self) -> set[str]: ...
+
+
+def answer_length(cfg: _AnswerSettings, protocol: int) -> int:
     """The answer length of a benchmark whose protocol has its own (MT-Bench 1024 tokens, HH
     256): ``protocol``, unless the run sets ``eval.max_new_tokens`` itself (the field's
     default, 160, is the mini suite's)."""

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gsil_bench.errors import UserError
-from gsil_bench.evaluation.benchmarks.gsm8k import (
+from gsil_bench.evaluation.benchmarks.gsm8k_scoring import (
     FALLBACK,
     FEWSHOT_SEED,
     NUM_FEWSHOT,

@@ -10,18 +10,20 @@ import pytest
 
 from gsil_bench.errors import UserError
 from gsil_bench.evaluation.benchmarks.gsm8k import (
-    FALLBACK,
     cut_at_stop,
     default_fewshot,
+    gsm8k_chat_messages,
+    load_gsm8k,
+    read_records,
+    run_gsm8k,
+)
+from gsil_bench.evaluation.benchmarks.gsm8k_scoring import (
+    FALLBACK,
     extract_flexible,
     extract_strict,
     gold_number,
-    gsm8k_chat_messages,
     gsm8k_prompt,
-    load_gsm8k,
     normalize,
-    read_records,
-    run_gsm8k,
     score_gsm8k,
 )
 
