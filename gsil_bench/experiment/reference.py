@@ -69,34 +69,18 @@ def cached_reference(
         if hit is not None:
             loaded: dict[str, torch.Tensor] = torch.load(hit / "logps.pt")
             return loaded
-        return _compute(
-            model, examples, with_generated, batch_size, pad_id, cache, key, model_fp, round_index
+        logps = reference_logps(
+            model,
+            examples,
+            with_generated=with_generated,
+            batch_size=batch_size,
+            pad_id=pad_id,
+            description=f"round {round_index}: reference log-probs",
         )
-
-
-def _compute(
-    model: Any,
-    examples: list[TrainExample],
-    with_generated: bool,
-    batch_size: int,
-    pad_id: int,
-    cache: DiskCache,
-    key: str,
-    model_fp: str,
-    round_index: int,
-) -> dict[str, torch.Tensor]:
-    logps = reference_logps(
-        model,
-        examples,
-        with_generated=with_generated,
-        batch_size=batch_size,
-        pad_id=pad_id,
-        description=f"round {round_index}: reference log-probs",
-    )
-    cache.put(
-        "reference",
-        key,
-        lambda tmp: torch.save(logps, tmp / "logps.pt"),
-        {"n": len(examples), "model": model_fp},
-    )
-    return logps
+        cache.put(
+            "reference",
+            key,
+            lambda tmp: torch.save(logps, tmp / "logps.pt"),
+            {"n": len(examples), "model": model_fp},
+        )
+        return logps
