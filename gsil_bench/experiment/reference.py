@@ -21,11 +21,12 @@ def reference_key(
     dtype: torch.dtype,
     mixed_precision: str,
     batch_size: int,
+    prefix_sharing: bool = False,
 ) -> str:
     """The cache key of a reference pass: the model's weights (fingerprint) and dtype, the
     precision setting, the token ids, whether generated responses are scored, the versions
-    of the code that computes, and in bf16/fp16 the batch size (padding changes
-    low-precision sums)."""
+    of the code that computes, whether pairs share their prompt (the sums agree to 1e-5, not
+    to the bit), and in bf16/fp16 the batch size (padding changes low-precision sums)."""
     digest = hashlib.sha256()
     for e in examples:
         digest.update(json.dumps([e.prompt_ids, e.real_ids, e.generated_ids]).encode())
@@ -39,6 +40,8 @@ def reference_key(
     }
     if dtype in LOW_PRECISION:
         inputs["batch_size"] = batch_size
+    if prefix_sharing and with_generated:
+        inputs["prefix_sharing"] = True
     return content_key("reference", inputs)
 
 
@@ -53,9 +56,11 @@ def cached_reference(
     model_fp: str,
     round_index: int,
     mixed_precision: str = "no",
+    prefix_sharing: bool = False,
 ) -> dict[str, torch.Tensor]:
     """Summed response log-probs of the reference for every example (real, and generated
-    when the loss uses it), cached by content (:func:`reference_key`)."""
+    when the loss uses it), cached by content (:func:`reference_key`); with
+    ``prefix_sharing`` each pair's prompt runs once (``optim.prefix_sharing``)."""
     key = reference_key(
         examples,
         with_generated=with_generated,
@@ -63,6 +68,7 @@ def cached_reference(
         dtype=parameter_dtype(model),
         mixed_precision=mixed_precision,
         batch_size=batch_size,
+        prefix_sharing=prefix_sharing,
     )
     with cache.lock("reference", key):  # one process computes, the others read its entry
         hit = cache.get("reference", key)
@@ -76,6 +82,7 @@ def cached_reference(
             batch_size=batch_size,
             pad_id=pad_id,
             description=f"round {round_index}: reference log-probs",
+            prefix_sharing=prefix_sharing,
         )
         cache.put(
             "reference",

@@ -125,6 +125,7 @@ def _reference(plan: RoundPlan, model, pad_id: int, examples, model_fp: str, ind
         model_fp=model_fp,
         round_index=index,
         mixed_precision=_precision(plan, model),
+        prefix_sharing=plan.config.optim.prefix_sharing,
     )
 
 

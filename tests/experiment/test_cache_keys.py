@@ -91,8 +91,11 @@ def test_reference_key_changes_with_what_changes_the_log_probs(versions):
         _ref_key(dtype=torch.bfloat16),
         _ref_key(mixed_precision="bf16"),
         _ref_key(with_generated=False),
+        _ref_key(prefix_sharing=True),
     ]
     assert len({base, *changed}) == 1 + len(changed)
+    # Without generated responses there is no pair to share a prompt: the same pass.
+    assert _ref_key(with_generated=False, prefix_sharing=True) == _ref_key(with_generated=False)
     assert _ref_key(batch_size=16) == base  # fp32: batching changes nothing that is kept
     bf16 = _ref_key(dtype=torch.bfloat16)
     assert _ref_key(dtype=torch.bfloat16, batch_size=16) != bf16

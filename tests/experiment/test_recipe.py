@@ -195,3 +195,36 @@ def test_the_model_revision_reaches_every_load_of_the_base_model(tmp_path, monke
     run_experiment(_config(tmp_path, "model.revision=abc123", "optim.max_steps=1"))
     # The run's own model and the base model's evaluation for the movement diagnostics.
     assert seen == ["abc123", "abc123"]
+
+
+def test_the_reference_pass_shares_prompts_when_training_does(tmp_path, monkeypatch):
+    import torch
+
+    from gsil_bench.experiment import reference
+
+    asked: list[bool] = []
+    original = reference.reference_logps
+
+    def spy(*args, **kwargs):
+        asked.append(kwargs["prefix_sharing"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(reference, "reference_logps", spy)
+    for sharing in ("false", "true"):
+        run_experiment(
+            _config(
+                tmp_path,
+                f"output_dir={tmp_path}/run-{sharing}",
+                f"optim.prefix_sharing={sharing}",
+                "optim.max_steps=1",
+                "eval.suites=[]",
+            )
+        )
+    assert asked == [False, True]
+    entries = _entries(tmp_path, "reference")
+    assert len(entries) == 2  # keyed apart: the sums agree to 1e-5, not to the bit
+    unshared, shared = (
+        torch.load(tmp_path / "cache" / "reference" / e / "logps.pt") for e in entries
+    )
+    for name in ("real", "generated"):
+        torch.testing.assert_close(shared[name], unshared[name], atol=1e-4, rtol=1e-5)
