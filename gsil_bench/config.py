@@ -185,6 +185,19 @@ class GenerationConfig(_Section):
     backend: Literal["hf", "vllm"] = "hf"  # vllm: GPU users with the `vllm` extra
     # SPIN's release trains round t on round t's generations plus those of round t-1.
     mix_previous_rounds: bool = False
+    # How a prompt is shown to the model when it generates negatives: "chat", the tokenizer's
+    # chat template; "release", the plain template both releases generate from (GSIL
+    # gsil/generate.py, SPIN spin/generate.py): "### Instruction: {prompt}\n\n### Response: ",
+    # where {prompt} is the prompt's last user message.
+    prompt_format: Literal["chat", "release"] = "chat"
+
+    @model_serializer(mode="wrap")
+    def _without_default_prompt_format(self, handler: Any) -> dict[str, Any]:
+        # No key at the default: configs from before the setting keep their fingerprints.
+        data: dict[str, Any] = handler(self)
+        if data.get("prompt_format") == "chat":
+            del data["prompt_format"]
+        return data
 
 
 class EvalConfig(_Section):

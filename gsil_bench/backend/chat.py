@@ -19,6 +19,18 @@ def render_prompt(tokenizer, messages: Sequence[Message]) -> str:
     return "\n\n".join(m["content"] for m in messages) + "\n\n"
 
 
+# The template both releases generate negatives from (GSIL gsil/generate.py, SPIN
+# spin/generate.py): no chat template, the instruction then an empty response.
+RELEASE_TEMPLATE = "### Instruction: {prompt}\n\n### Response: "
+
+
+def render_release_prompt(messages: Sequence[Message]) -> str:
+    """The releases' generation prompt for ``messages``: their last user message (the
+    instruction the response answers) in :data:`RELEASE_TEMPLATE`."""
+    users = [m["content"] for m in messages if m["role"] == "user"]
+    return RELEASE_TEMPLATE.format(prompt=users[-1] if users else "")
+
+
 def encode_prompt(tokenizer, prompt_text: str) -> list[int]:
     ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
     bos = tokenizer.bos_token_id

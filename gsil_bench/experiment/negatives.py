@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from gsil_bench.backend.cache import DiskCache, code_versions, content_key
-from gsil_bench.backend.chat import render_prompt
+from gsil_bench.backend.chat import render_prompt, render_release_prompt
 from gsil_bench.backend.generation import generate, generate_vllm
 from gsil_bench.backend.model import LOW_PRECISION, parameter_dtype
 from gsil_bench.config import GenerationConfig
@@ -72,7 +72,10 @@ def generated_negatives(
 ) -> list[str]:
     """Responses sampled from ``model`` (the round's reference policy), cached by content
     (:func:`generation_key`)."""
-    prompts = [render_prompt(tokenizer, d.prompt) for d in demos]
+    if gen.prompt_format == "release":
+        prompts = [render_release_prompt(d.prompt) for d in demos]
+    else:
+        prompts = [render_prompt(tokenizer, d.prompt) for d in demos]
     key = generation_key(
         gen,
         prompts,

@@ -162,3 +162,41 @@ def test_negatives_another_process_is_generating_are_waited_for(
         )
     waiter.join(timeout=10)
     assert got == [["theirs"]] and ran == []
+
+
+def test_release_prompt_format_generates_from_the_releases_template(
+    tiny_model, tiny_tokenizer, tmp_path, monkeypatch
+):
+    from gsil_bench.experiment import negatives as negatives_module
+
+    demos = [
+        Demonstration(
+            id="0",
+            prompt=[
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "What is 2 + 2?"},
+            ],
+            response="4",
+        )
+    ]
+    seen: list[list[str]] = []
+    monkeypatch.setattr(
+        negatives_module, "generate", lambda model, tok, prompts, **k: seen.append(prompts) or ["x"]
+    )
+    for fmt in ("release", "chat"):
+        generated_negatives(
+            GenerationConfig(prompt_format=fmt),
+            tiny_model,
+            tiny_tokenizer,
+            demos,
+            seed=0,
+            cache=DiskCache(tmp_path),
+            model_fp="abc",
+            round_index=1,
+        )
+    # GSIL gsil/generate.py and SPIN spin/generate.py: the instruction, no chat template.
+    assert seen[0] == ["### Instruction: What is 2 + 2?\n\n### Response: "]
+    assert seen[1][0] != seen[0][0] and "What is 2 + 2?" in seen[1][0]  # the chat template
+    # No key at the default: configs from before the setting keep their fingerprints.
+    assert "prompt_format" not in GenerationConfig().model_dump()
+    assert GenerationConfig(prompt_format="release").model_dump()["prompt_format"] == "release"

@@ -35,6 +35,7 @@ def test_gsil_recipe_is_the_release_finetune_script():
     assert (gsil.optim.epochs, gsil.seed, gsil.iterations) == (1, 42, 1)
     assert (gsil.data.max_length, gsil.data.max_prompt_tokens) == (1024, 512)
     assert (gsil.generation.do_sample, gsil.generation.max_new_tokens) == (False, 256)
+    assert gsil.generation.prompt_format == "release"  # gsil/generate.py: no chat template
     # README "Evaluation": lm-evaluation-harness b281b09 (v0.3.1) for GSM8K.
     assert gsil.eval.options["gsm8k"] == {"protocol": "gsil"}
     # The SPIN baseline of the release's trainer (loss_type "spin", beta default 0.1).
@@ -51,6 +52,7 @@ def test_spin_recipe_is_the_release_iteration_0_config():
     assert spin.optim.for_world(8).batch_size == 8 and spin.seed == 42
     assert spin.iterations == 4 and spin.generation.mix_previous_rounds
     assert spin.generation.max_new_tokens == 256
+    assert spin.generation.prompt_format == "release"  # spin/generate.py: no chat template
     # README "Evaluation": lm-evaluation-harness v0.4.0 (46c7966).
     assert spin.eval.options["gsm8k"] == {"protocol": "spin"}
     # scripts/finetune_iter2.sh: --learning_rate=1.0e-7 --beta=0.1; finetune_iter3.sh:
