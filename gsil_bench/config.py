@@ -298,7 +298,7 @@ class RunConfig(_Section):
             return self
         position = min(index, len(self.rounds)) - 1
         where = f"rounds[{position}]"
-        overrides = _flatten(self.rounds[position])
+        overrides = flatten_dotted(self.rounds[position])
         tree = self.model_dump(mode="json", exclude_unset=True, exclude={"rounds"})
         for key, value in overrides.items():
             set_dotted(tree, key, value, f"{where}.{key}")
@@ -340,12 +340,12 @@ class RunConfig(_Section):
 ROUND_KEYS = ("optim.", "loss.params.", "generation.")
 
 
-def _flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten_dotted(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """``{optim: {lr: 1e-7}}`` and ``{optim.lr: 1e-7}`` alike as ``{"optim.lr": 1e-7}``."""
     flat: dict[str, Any] = {}
     for key, value in mapping.items():
         if isinstance(value, dict):  # an empty mapping sets nothing
-            flat.update(_flatten(value, f"{prefix}{key}."))
+            flat.update(flatten_dotted(value, f"{prefix}{key}."))
         else:
             flat[f"{prefix}{key}"] = value
     return flat

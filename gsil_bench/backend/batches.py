@@ -189,10 +189,7 @@ def sequence_logps(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor,
     split = split_head(model)
     if split is None:
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
-        logits = logits.logits[:, :-1]
-        targets = batch["input_ids"][:, 1:]
-        token_logps = torch.gather(logits.float(), -1, targets.unsqueeze(-1)).squeeze(-1)
-        token_logps = token_logps - torch.logsumexp(logits.float(), dim=-1)
+        token_logps = target_logps(logits.logits[:, :-1].float(), batch["input_ids"][:, 1:])
         return token_logps.masked_fill(~mask, 0.0).sum(-1), mask.sum(-1)
     backbone, head = split
     hidden = backbone(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
@@ -256,7 +253,11 @@ def head_logps(head: torch.nn.Linear, states: torch.Tensor, targets: torch.Tenso
 def _chunk_logps(
     head: torch.nn.Module, states: torch.Tensor, targets: torch.Tensor
 ) -> torch.Tensor:
-    logits = head(states).float()
+    return target_logps(head(states).float(), targets)
+
+
+def target_logps(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """log softmax(logits)[target] over the last axis, without the full log-softmax tensor."""
     picked = torch.gather(logits, -1, targets.unsqueeze(-1)).squeeze(-1)
     return picked - torch.logsumexp(logits, dim=-1)
 

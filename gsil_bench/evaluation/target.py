@@ -18,6 +18,7 @@ from gsil_bench.config import (
     EvalConfig,
     RunConfig,
     build_config,
+    flatten_dotted,
     format_validation_error,
     parse_overrides,
     read_yaml,
@@ -80,7 +81,8 @@ def eval_settings(
                 f"{config_file}: eval reads only an eval: section; found {', '.join(others)}"
                 " (those keys describe how a model is made: give them to train)"
             )
-        _merge(values, tree.get("eval") or {})
+        for key, value in flatten_dotted(tree.get("eval") or {}).items():
+            set_dotted(values, key, value, f"{config_file}: eval.{key}")
     for key, value in parse_overrides(overrides):
         section, _, rest = key.partition(".")
         if section != "eval" or not rest:
@@ -100,15 +102,6 @@ def eval_settings(
         return EvalConfig.model_validate(values)
     except ValidationError as exc:
         raise UserError(format_validation_error(exc, source, EvalConfig)) from None
-
-
-def _merge(values: dict[str, Any], update: dict[str, Any]) -> None:
-    """``update`` merged into ``values`` key by key (mappings merged, anything else replaced)."""
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(values.get(key), dict):
-            _merge(values[key], value)
-        else:
-            values[key] = value
 
 
 def _suite_fingerprint(results: dict[str, BenchmarkResult]) -> str | None:
