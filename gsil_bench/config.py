@@ -90,6 +90,17 @@ class DataConfig(_Section):
     drop_identical: bool = False  # drop pairs whose negative equals the demonstration
     max_prompt_tokens: int = Field(default=256, ge=1)
     max_length: int = Field(default=512, ge=2)
+    # Multi-turn records (files, folders, Hub datasets) keep their first exchange only: the
+    # first user message and the first assistant reply (SPIN trained on UltraChat's first turn).
+    first_turn: bool = False
+
+    @model_serializer(mode="wrap")
+    def _without_default_first_turn(self, handler: Any) -> dict[str, Any]:
+        # No key when off: configs from before the setting keep their fingerprints.
+        data: dict[str, Any] = handler(self)
+        if data.get("first_turn") is False:
+            del data["first_turn"]
+        return data
 
     @model_validator(mode="after")
     def _room_for_the_response(self) -> DataConfig:

@@ -12,11 +12,23 @@ views of the same data, as ultrafeedback_binarized does, is read as preference d
   demonstration, ``rejected`` is kept in ``Demonstration.rejected``.
 - ``{"chosen", "rejected"}`` as text: Anthropic HH (``"\\n\\nHuman: ...\\n\\nAssistant: ..."``);
   the last Assistant turn of ``chosen`` is the demonstration, the turns before it the prompt.
+- ``{"real", "generated"}``: SPIN's release (``UCLA-AGI/SPIN_iter0``; message lists). The last
+  assistant turn of ``real`` is the demonstration, the turns before it the prompt; the last
+  assistant turn of ``generated`` (the model's own reply to the same prompt) is kept in
+  ``Demonstration.rejected``, the one place for a pre-made negative (``data.negatives:
+  rejected`` trains on it). An empty generated reply (the release writes one before
+  generating) means no negative.
 - ``{"messages"}`` (optionally with ``"prompt"``, as in ultrachat_200k): the last assistant turn
   is the demonstration, the turns before it the prompt.
 - ``{"question", "answer"}``: GSM8K; the worked answer is the demonstration, kept verbatim.
 - ``{"prompt", "response"}`` (optional ``rejected``, ``id``): the native format, which
   ``Demonstration.to_record`` writes. ``prompt`` is a string or a message list.
+
+``first_turn`` (``data.first_turn``) keeps only the first exchange of a multi-turn record of
+any chat-like format: the messages before the first assistant reply (the first user message,
+after a system message if there is one) as the prompt, that reply as the demonstration (SPIN
+trained on UltraChat's first turns). ``rejected`` is dropped from a record so cut: it answered
+the last turn, not the first.
 
 A malformed record raises UserError naming the file, the 1-based line (row or record for
 formats without lines) and the field.
@@ -43,8 +55,8 @@ FILE_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".parquet")
 _SPLIT_WORDS = {"train", "test", "validation", "valid", "val", "dev", "eval"}
 _HH_TURN = re.compile(r"(?:^|\n\n)(Human|Assistant):[ \t]?")
 _FORMATS_HELP = (
-    "prompt+response, messages, prompt+chosen+rejected, chosen+rejected (Anthropic HH text) "
-    "or question+answer (GSM8K)"
+    "prompt+response, messages, prompt+chosen+rejected, chosen+rejected (Anthropic HH text), "
+    "real+generated (SPIN) or question+answer (GSM8K)"
 )
 
 # (where, short id, record): "where" goes into messages, the short id becomes the default
@@ -59,6 +71,7 @@ def load_demonstrations(
     config_name: str | None = None,
     limit: int | None = None,
     skip_invalid: bool = False,
+    first_turn: bool = False,
 ) -> list[Demonstration]:
     """Read up to ``limit`` demonstrations from ``source`` (see the module docstring).
 
@@ -75,7 +88,7 @@ def load_demonstrations(
         try:
             if isinstance(record, UserError):
                 raise record
-            demos.append(parse_record(record, where, default_id=default_id))
+            demos.append(parse_record(record, where, default_id=default_id, first_turn=first_turn))
         except UserError as exc:
             if not skip_invalid:
                 raise
@@ -85,12 +98,18 @@ def load_demonstrations(
     return demos
 
 
-def parse_record(record: Any, where: str, *, default_id: str = "") -> Demonstration:
-    """One raw record (a decoded JSON object or dataset row) as a Demonstration."""
+def parse_record(
+    record: Any, where: str, *, default_id: str = "", first_turn: bool = False
+) -> Demonstration:
+    """One raw record (a decoded JSON object or dataset row) as a Demonstration;
+    ``first_turn`` keeps its first exchange only (see the module docstring)."""
     if not isinstance(record, dict):
         raise UserError(f"{where}: expected an object with fields, got {type(record).__name__}")
     if "chosen" in record:
         fmt, prompt, response, rejected = _parse_preference(record, where)
+    elif "real" in record and "generated" in record:
+        prompt, response, rejected = _parse_spin(record, where)
+        fmt = "spin"
     elif "messages" in record:
         prompt, response = _split_conversation(record, "messages", where)
         fmt, rejected = "chat", None
@@ -106,6 +125,8 @@ def parse_record(record: Any, where: str, *, default_id: str = "") -> Demonstrat
         raise UserError(
             f"{where}: unrecognised record (fields: {fields}); expected {_FORMATS_HELP}"
         )
+    if first_turn:
+        prompt, response, rejected = _first_turn(prompt, response, rejected, where)
     record_id = record.get("id")
     identifier = str(record_id) if isinstance(record_id, str | int) else default_id
     meta = {"source": where, "format": fmt}
@@ -131,6 +152,57 @@ def _parse_preference(record: dict, where: str) -> tuple[str, list[Message], str
     if rejected_value is not None:
         rejected = _answer_of(record, "rejected", prompt, where)[1]
     return "preference", prompt, response, rejected
+
+
+def _parse_spin(record: dict, where: str) -> tuple[list[Message], str, str | None]:
+    """SPIN's ``{real, generated}`` row. Both lists repeat the prompt, then hold one assistant
+    reply (uclaml/SPIN: spin/generate_vllm.py writes them; spin/alignment/data.py,
+    ``apply_chat_template``, trains on ``real[1:]`` against ``generated[1:]`` after the first
+    user message). The release's rows are single-turn; for a longer ``real`` the prompt here
+    is every turn before its last assistant reply, as in the other formats. An empty
+    generated reply is no negative (README: "the content for generated response can be
+    empty"; spin/reformat.py writes ``""`` before generation)."""
+    prompt, response = _split_conversation(record, "real", where)
+    generated = _messages(record["generated"], where, "generated")
+    last = max((i for i, m in enumerate(generated) if m["role"] == "assistant"), default=None)
+    if last is None:
+        raise UserError(f"{where}: field 'generated': no assistant turn (the model's reply)")
+    generated_prompt = generated[:last]
+    if generated_prompt != prompt:
+        at = next(
+            (i for i, (a, b) in enumerate(zip(prompt, generated_prompt, strict=False)) if a != b),
+            min(len(prompt), len(generated_prompt)),
+        )
+        counts = (
+            f" ({len(generated_prompt)} prompt messages, 'real' has {len(prompt)})"
+            if len(generated_prompt) != len(prompt)
+            else ""
+        )
+        raise UserError(
+            f"{where}: field 'generated': its prompt differs from the prompt of 'real' at "
+            f"message {at}{counts}"
+        )
+    negative = generated[last]["content"]
+    return prompt, response, negative if negative.strip() else None
+
+
+def _first_turn(
+    prompt: list[Message], response: str, rejected: str | None, where: str
+) -> tuple[list[Message], str, str | None]:
+    """The messages before the first assistant reply, and that reply; a record whose prompt
+    holds no assistant turn is its own first turn and is kept whole."""
+    first = next((i for i, m in enumerate(prompt) if m["role"] == "assistant"), None)
+    if first is None:
+        return prompt, response, rejected
+    if not prompt[first - 1 : first] or prompt[first - 1]["role"] != "user":
+        raise UserError(
+            f"{where}: first turn (data.first_turn): the first assistant turn must follow a "
+            "user turn"
+        )
+    reply = prompt[first]["content"]
+    if not reply.strip():
+        raise UserError(f"{where}: first turn (data.first_turn): the first assistant turn is empty")
+    return prompt[:first], reply, None
 
 
 def _answer_of(

@@ -19,9 +19,11 @@ class Demonstration:
     ``prompt`` is a list of chat messages ending with a user turn (earlier turns may hold a
     whole conversation); ``response`` is the demonstration, the "real" sample of GSIL and
     SPIN. ``rejected`` is a lower-quality response where the data has one (preference data,
-    or the mini suite's deliberately flawed answers); it feeds the ``swap_rejected``
-    data-quality ablation and DPO-style comparisons. ``meta`` records where the record came
-    from (``source`` as "file:line", ``format``, ``domain``, ...).
+    SPIN's released ``generated`` replies, or the mini suite's deliberately flawed answers);
+    it feeds the ``swap_rejected`` data-quality ablation, DPO-style comparisons and
+    ``data.negatives: rejected`` (a pre-made negative instead of a self-generated one).
+    ``meta`` records where the record came from (``source`` as "file:line", ``format``,
+    ``domain``, ...).
     """
 
     prompt: list[Message]

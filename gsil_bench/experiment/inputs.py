@@ -29,7 +29,11 @@ def prepare_demonstrations(
         from gsil_bench.data.loaders import load_demonstrations
 
         demos = load_demonstrations(
-            data.source, split=data.split, config_name=data.config_name, limit=data.limit
+            data.source,
+            split=data.split,
+            config_name=data.config_name,
+            limit=data.limit,
+            first_turn=data.first_turn,
         )
     facts: dict[str, Any] = {}
     demos, facts["transforms"] = apply_transforms(demos, data.quality, seed=seed)
