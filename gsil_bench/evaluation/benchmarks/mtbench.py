@@ -15,7 +15,11 @@ Any file may also be ``hf://datasets/OWNER/NAME/PATH`` (or ``hf://spaces/...``).
 follows FastChat: ``single-v1`` for turn 1, ``single-v1-multi-turn`` for turn 2, the ``-math-``
 variants with the reference for math/reasoning/coding, and the rating is the first ``[[x]]`` in
 the judgement (``[x]`` as a fallback). A judgement without a rating in 1..10 counts as -1:
-excluded from the means and counted in ``details["n_unrated"]``. Answers are greedy.
+excluded from the means and counted in ``details["n_unrated"]``.
+
+Answers follow ``temperatures``: ``fastchat`` (default) samples each category at FastChat's
+temperature with a seed from the run's, ``greedy`` decodes every answer greedily (see
+:mod:`gsil_bench.evaluation.benchmarks.mtbench_sampling`, which cites FastChat's files).
 """
 
 from __future__ import annotations
@@ -30,7 +34,18 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import Field
 
 from gsil_bench.errors import UserError
-from gsil_bench.evaluation.benchmark import BenchmarkOptions, answer_length, register_benchmark
+from gsil_bench.evaluation.benchmark import (
+    BenchmarkOptions,
+    answer_length,
+    parse_options,
+    register_benchmark,
+)
+from gsil_bench.evaluation.benchmarks.mtbench_sampling import (
+    GREEDY_BELOW,
+    TemperaturePolicy,
+    answer_questions,
+    answer_temperature,
+)
 from gsil_bench.evaluation.files import find_file, hub_name, iter_jsonl_file
 from gsil_bench.evaluation.judging.base import Judge, is_reward_judge, judge_for
 from gsil_bench.evaluation.judging.templates import (
@@ -234,15 +249,16 @@ def run_mtbench(
     question_ids: Sequence[Any] | None = None,
     max_new_tokens: int = ANSWER_TOKENS,
     batch_size: int = 8,
+    temperatures: TemperaturePolicy = "fastchat",
+    seed: int = 0,
     progress: bool = True,
 ) -> BenchmarkResult:
     """Answer MT-Bench with the model (turn 2 sees its own turn-1 answer), then grade it.
 
     ``judge_prompts`` and ``references`` default to the files next to a local question file;
-    with questions from the Hub, ``judge_prompts`` must be given.
+    with questions from the Hub, ``judge_prompts`` must be given. ``temperatures`` and ``seed``
+    (the run's) choose the decoding, see the module docstring.
     """
-    from gsil_bench.evaluation.chat_generation import answer_conversations
-
     start = time.perf_counter()
     questions = select_questions(load_questions(questions_source), limit, question_ids)
     local = Path(str(questions_source)).expanduser()
@@ -259,11 +275,12 @@ def run_mtbench(
         references = find_file(base, REFERENCE_FILE_NAMES)
     templates = load_judge_templates(judge_prompts)
     refs = load_answers(references) if references is not None else None
-    turns = [list(q.turns[:2]) for q in questions]
-    generated = answer_conversations(
+    generated = answer_questions(
         model,
         tokenizer,
-        turns,
+        questions,
+        policy=temperatures,
+        run_seed=seed,
         max_new_tokens=max_new_tokens,
         batch_size=batch_size,
         progress=progress,
@@ -272,7 +289,16 @@ def run_mtbench(
     answers = {q.question_id: a for q, a in zip(questions, generated, strict=True)}
     result = grade_mtbench(questions, answers, judge, templates, refs)
     result.seconds = time.perf_counter() - start
+    used = {q.question_id: answer_temperature(q.category, temperatures) for q in questions}
+    for item in result.items:
+        item["temperature"] = used[item["question_id"]]
     result.details.update(
+        temperatures={
+            "policy": temperatures,
+            "by_category": {q.category: used[q.question_id] for q in questions},
+            "seed": seed,
+            "greedy_below": GREEDY_BELOW,
+        },
         generation_seconds=generation_seconds,
         questions_source=str(questions_source),
         judge_prompts=str(judge_prompts),
@@ -292,6 +318,11 @@ class MTBenchOptions(BenchmarkOptions):
     )
     references: str | None = Field(
         None, description="Reference answers in FastChat's answer format (default: beside)."
+    )
+    temperatures: TemperaturePolicy = Field(
+        "fastchat",
+        description="fastchat: each category at FastChat's temperature, sampled with a seed "
+        "from the run's seed; greedy: every answer greedy.",
     )
 
 
@@ -320,8 +351,19 @@ class MTBench:
             limit=cfg.limit,
             batch_size=cfg.batch_size,
             max_new_tokens=answer_length(cfg, ANSWER_TOKENS),
+            temperatures=options.temperatures,
+            seed=run.seed,
         )
         return [result]
+
+    def content_fingerprint(self, run: RunConfig) -> str:
+        """What the answers depend on beyond ``eval``: the run's seed when they are sampled
+        (a cached base-model evaluation is reused only for the same draws)."""
+        raw = run.eval.options.get(self.name, {})
+        options = parse_options(self, raw, f"eval.options.{self.name}")
+        assert isinstance(options, MTBenchOptions)
+        policy = options.temperatures
+        return f"temperatures={policy}" + (f" seed={run.seed}" if policy == "fastchat" else "")
 
     def score_file(self, path: Path, options: Any) -> list[BenchmarkResult]:
         raise UserError(f"{self.name} cannot score a file: its answers are graded by a judge")

@@ -130,6 +130,11 @@ def test_mtbench_end_to_end_against_judge_server(tmp_path):
     assert set(result.metrics) >= {"score/writing", "score/roleplay", "score/math"}
     assert result.details["judge"]["model"] == "fake-judge"
     assert "single-math-v1" in result.details["templates"]
+    # FastChat's temperatures (common.py temperature_config) are the default and are recorded.
+    used = result.details["temperatures"]
+    assert used["policy"] == "fastchat" and used["seed"] == 0
+    assert used["by_category"] == {"writing": 0.7, "roleplay": 0.7, "reasoning": 0.0, "math": 0.0}
+    assert by_id["81-turn2"]["temperature"] == 0.7 and by_id["111-turn1"]["temperature"] == 0.0
     json.dumps(result.to_dict())  # the record is JSON-serialisable
 
 
