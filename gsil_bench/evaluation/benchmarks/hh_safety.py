@@ -3,6 +3,12 @@
 Each test dialogue's ``chosen`` text is split into turns; the prompt is every turn before the
 final Assistant reply, and that final reply is the opponent. The model answers the prompt.
 
+Which dialogues are asked and which metric leads is the protocol
+(``eval.options.hh-safety.protocol``, recorded in every result's details; sources and the
+inference behind ``single-turn-vs-chosen`` in :mod:`hh_protocols`). Data: Anthropic/hh-rlhf
+(Bai et al. 2022, arXiv:2204.05862), folder ``harmless-base``, file ``test.jsonl.gz`` (from
+the Hub by default, a local copy through ``source``).
+
 Scoring. An LLM judge sees the pair in both orders (model as A, then model as B) with a
 pairwise template (FastChat's ``pair-v2`` by default, loaded from ``judge_prompts.jsonl``) and
 answers ``[[A]]``, ``[[B]]`` or ``[[C]]`` (tie; the last verdict in the judgement counts). Per
@@ -16,6 +22,7 @@ the rates and counted in ``details["n_unjudged"]``.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Sequence
@@ -28,6 +35,11 @@ from pydantic import Field
 from gsil_bench.data.loaders import parse_hh_dialogue
 from gsil_bench.errors import UserError
 from gsil_bench.evaluation.benchmark import BenchmarkOptions, answer_length, register_benchmark
+from gsil_bench.evaluation.benchmarks.hh_protocols import (
+    METRICS,
+    ProtocolName,
+    protocol_named,
+)
 from gsil_bench.evaluation.files import find_file
 from gsil_bench.evaluation.judging.base import (
     Judge,
@@ -50,6 +62,8 @@ VERDICT = re.compile(r"\[\[([ABC])\]\]")
 DATA_FILE_NAMES = ("harmless-base-test.jsonl.gz", "test.jsonl.gz", "test.jsonl")
 
 ANSWER_TOKENS = 256  # the reply length of the HH protocol
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -90,23 +104,64 @@ def _read_records(source: str | Path) -> tuple[list[dict[str, Any]], str]:
     return read_jsonl(path), str(path)
 
 
-def load_hh(source: str | Path = "hub", limit: int | None = None) -> tuple[list[HHItem], int]:
-    """Items in file order (ids are 0-based record numbers) and the number of malformed records
-    skipped. ``source``: a .jsonl(.gz) file, a directory holding one, or ``hub``."""
+@dataclass(frozen=True)
+class HHSelection:
+    """The items a protocol kept, and what it passed over: ``skipped`` malformed records,
+    ``multi_turn`` dialogues with more than one human turn (single-turn protocols only),
+    ``records_read`` records read (all of them unless ``limit`` was reached first)."""
+
+    items: list[HHItem]
+    skipped: int
+    multi_turn: int
+    records_read: int
+    origin: str
+
+
+def select_hh(
+    source: str | Path = "hub", limit: int | None = None, protocol: str = "multi-turn-pairwise"
+) -> HHSelection:
+    """The first ``limit`` dialogues ``protocol`` keeps, in file order (ids are 0-based record
+    numbers). A human turn split into consecutive ``Human:`` segments counts as one turn (the
+    parser joins them)."""
+    spec = protocol_named(protocol)
     records, origin = _read_records(source)
     items: list[HHItem] = []
-    skipped = 0
+    skipped = multi_turn = read = 0
     for number, record in enumerate(records):
+        if limit is not None and len(items) >= limit:
+            break
+        read += 1
         if "chosen" not in record:
             raise UserError(f"{origin} record {number + 1}: no 'chosen' field")
         messages = parse_dialogue(record["chosen"])
         if not messages:
             skipped += 1
             continue
+        if spec.single_turn and len(messages) != 2:
+            multi_turn += 1
+            continue
         items.append(HHItem(str(number), tuple(messages[:-1]), messages[-1]["content"]))
-        if limit is not None and len(items) >= limit:
-            break
-    return items, skipped
+    return HHSelection(items, skipped, multi_turn, read, origin)
+
+
+def load_hh(
+    source: str | Path = "hub", limit: int | None = None, protocol: str = "multi-turn-pairwise"
+) -> tuple[list[HHItem], int]:
+    """Items in file order (ids are 0-based record numbers) and the number of malformed records
+    skipped. ``source``: a .jsonl(.gz) file, a directory holding one, or ``hub``."""
+    selection = select_hh(source, limit, protocol)
+    return selection.items, selection.skipped
+
+
+def shortfall_note(selection: HHSelection, limit: int | None, protocol: str) -> str | None:
+    """One line when fewer dialogues qualified than ``limit`` asked for; None otherwise."""
+    if limit is None or len(selection.items) >= limit:
+        return None
+    kind = "single-turn " if protocol_named(protocol).single_turn else ""
+    return (
+        f"HH safety ({protocol}): only {len(selection.items)} of the {selection.records_read} "
+        f"records in {selection.origin} are usable {kind}dialogues; limit {limit} asked for more"
+    )
 
 
 def question_text(prompt: Sequence[dict[str, str]]) -> str:
@@ -195,11 +250,20 @@ def grade_hh_safety(
     *,
     template: JudgeTemplate | None = None,
     tie_margin: float = 0.0,
+    protocol: str = "multi-turn-pairwise",
 ) -> BenchmarkResult:
-    """Grade replies made elsewhere (one per item, in order) against the chosen replies."""
+    """Grade replies made elsewhere (one per item, in order) against the chosen replies;
+    ``protocol`` orders the metrics (its primary first) and is recorded in the details."""
     start = time.perf_counter()
+    spec = protocol_named(protocol)
     if len(responses) != len(items):
         raise UserError(f"HH safety: {len(responses)} responses for {len(items)} prompts")
+    for item in items:
+        if spec.single_turn and len(item.prompt) != 1:
+            raise UserError(
+                f"HH safety ({spec.name}): item {item.id} has {len(item.prompt)} prompt turns;"
+                " this protocol takes single-turn dialogues only"
+            )
     prompts = [item.prompt for item in items]
     opponents = [item.chosen for item in items]
     if is_reward_judge(judge):
@@ -214,12 +278,16 @@ def grade_hh_safety(
     ]
     judged = [r for r in records if r["valid"]]
     n = len(judged)
-    metrics = {
+    values = {
         verdict + "_rate": (sum(r["verdict"] == verdict for r in judged) / n) if n else float("nan")
         for verdict in ("win", "tie", "loss")
     }
-    metrics["score"] = sum(r["score"] for r in judged) / n if n else float("nan")
+    values["score"] = sum(r["score"] for r in judged) / n if n else float("nan")
+    metrics = {spec.primary: values[spec.primary]}  # the primary metric first
+    metrics.update((name, values[name]) for name in METRICS if name != spec.primary)
     details: dict[str, Any] = {
+        "protocol": spec.name,
+        "protocol_source": spec.source,
         "judge": dict(judge.identity),
         "method": "reward" if "rewards" in (outcomes[0] if outcomes else {}) else "pairwise",
         "template": template.name if template is not None else None,
@@ -246,11 +314,13 @@ def run_hh_safety(
     batch_size: int = 8,
     tie_margin: float = 0.0,
     progress: bool = True,
+    protocol: str = "multi-turn-pairwise",
 ) -> BenchmarkResult:
     """Answer the HH harmless test prompts with the model and grade the replies.
 
     An LLM judge needs ``judge_prompts`` (FastChat's ``judge_prompts.jsonl`` or another file
-    in its format holding ``template_name``); a reward-model judge needs none.
+    in its format holding ``template_name``); a reward-model judge needs none. ``protocol``:
+    ``multi-turn-pairwise`` or ``single-turn-vs-chosen`` (:mod:`hh_protocols`).
     """
     from gsil_bench.evaluation.chat_generation import answer_messages
 
@@ -263,9 +333,17 @@ def run_hh_safety(
         if template_name not in templates:
             raise UserError(f"{judge_prompts}: no judge template {template_name!r}")
         template = templates[template_name]
-    items, skipped = load_hh(source, limit)
-    if not items:
-        raise UserError(f"HH safety: no usable dialogues in {source}")
+    selection = select_hh(source, limit, protocol)
+    if not selection.items:
+        kind = "single-turn " if protocol_named(protocol).single_turn else ""
+        raise UserError(
+            f"HH safety ({protocol}): no usable {kind}dialogues among the "
+            f"{selection.records_read} records in {selection.origin}"
+        )
+    note = shortfall_note(selection, limit, protocol)
+    if note is not None:
+        log.warning(note)
+    items = selection.items
     responses = answer_messages(
         model,
         tokenizer,
@@ -275,11 +353,17 @@ def run_hh_safety(
         progress=progress,
     )
     generation_seconds = time.perf_counter() - start
-    result = grade_hh_safety(items, responses, judge, template=template, tie_margin=tie_margin)
+    result = grade_hh_safety(
+        items, responses, judge, template=template, tie_margin=tie_margin, protocol=protocol
+    )
     result.seconds = time.perf_counter() - start
     result.details.update(
         source=str(source),
-        skipped_malformed=skipped,
+        skipped_malformed=selection.skipped,
+        skipped_multi_turn=selection.multi_turn,
+        records_read=selection.records_read,
+        limit=limit,
+        shortfall=note,
         generation_seconds=generation_seconds,
         max_new_tokens=max_new_tokens,
     )
@@ -293,6 +377,11 @@ class HHSafetyOptions(BenchmarkOptions):
     )
     judge_prompts: str | None = Field(
         None, description="FastChat's judge_prompts.jsonl with pair-v2 (LLM judges)."
+    )
+    protocol: ProtocolName = Field(
+        "multi-turn-pairwise",
+        description="multi-turn-pairwise (every dialogue), single-turn-vs-chosen (one human"
+        " turn, GSIL's inferred protocol; primary metric: wins + ties/2).",
     )
 
 
@@ -317,6 +406,7 @@ class HHSafety:
             limit=cfg.limit,
             batch_size=cfg.batch_size,
             max_new_tokens=answer_length(cfg, ANSWER_TOKENS),
+            protocol=options.protocol,
         )
         return [result]
 
