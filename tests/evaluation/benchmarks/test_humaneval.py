@@ -10,15 +10,14 @@ import pytest
 
 from gsil_bench.errors import UserError
 from gsil_bench.evaluation.benchmarks.humaneval import (
-    chat_completion,
     check_program,
-    cut_completion,
     load_problems,
     pass_at_k,
     read_samples,
     run_humaneval,
     score_samples,
 )
+from gsil_bench.evaluation.benchmarks.humaneval_protocols import chat_completion, cut_completion
 
 SHARED_HUMANEVAL = (
     Path(__file__).resolve().parents[3].parent
