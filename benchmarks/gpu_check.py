@@ -277,7 +277,8 @@ def run_round(args, size: dict[str, Any], report: dict[str, Any], work: Path) ->
         max_steps=args.steps,
         checkpoint_every=10**9,  # no checkpoint write inside the measurement
     )
-    if cuda:
+    if cuda:  # the peak of generation and reference, then training's own
+        report["generation_reference_peak_memory_gib"] = torch.cuda.max_memory_allocated() / 2**30
         torch.cuda.reset_peak_memory_stats()
     result = train(
         model,
@@ -294,6 +295,7 @@ def run_round(args, size: dict[str, Any], report: dict[str, Any], work: Path) ->
     report["weights_moved_fraction"] = moved_fraction(before, model)
     saved = finish_training(model, torch.bfloat16)
     report["weights_moved_fraction_bf16"] = moved_fraction(before, saved)
+    report["experiment_load"] = loaded_placement(saved, tokenizer, work / "model")
     plan = step_rows(examples, result.steps, batch, seed=0, shared=shared)
     shape = {
         "body_params": n_params - embedding,
@@ -302,6 +304,18 @@ def run_round(args, size: dict[str, Any], report: dict[str, Any], work: Path) ->
         "layers": size["num_layers"],
     }
     _training_report(report, result, plan, shape, args, shared, master_dtype)
+
+
+def loaded_placement(model, tokenizer, folder: Path) -> dict[str, str]:
+    """Where a run's model lands when the experiment loads it (``load_pretrained``, dtype
+    auto): the round above placed its model itself; a run's first round generates and
+    scores its reference on this device."""
+    from gsil_bench.backend.model import load_pretrained, save_pretrained
+
+    save_pretrained(model, tokenizer, folder)
+    loaded, _ = load_pretrained(str(folder), dtype="auto")
+    param = next(loaded.parameters())
+    return {"device": str(param.device), "dtype": str(param.dtype)}
 
 
 def _training_report(report, result, plan, shape, args, shared: bool, master_dtype: str) -> None:
@@ -316,8 +330,16 @@ def _training_report(report, result, plan, shape, args, shared: bool, master_dty
     later = plan[1:] or plan
     later_s = sum(step_seconds[1:]) or sum(step_seconds)
     flops = sum(training_flops([row[:3] for row in rows], **shape) for rows in later)
-    device_name = report["device_name"]
-    peak = peak_tflops(device_name, args.peak_tflops)
+    peak = peak_tflops(report["device_name"], args.peak_tflops)
+    # The replayed batches must be the trainer's: its token count is the check.
+    replayed = sum(row[3] for rows in plan for row in rows)
+    if replayed != result.tokens:
+        print(
+            f"gpu_check: replayed batches hold {replayed} tokens, the trainer fed "
+            f"{result.tokens}; no MFU",
+            file=sys.stderr,
+        )
+        peak = None
     report["training"] = {
         "steps": result.steps,
         "tokens": result.tokens,
@@ -335,10 +357,12 @@ def _training_report(report, result, plan, shape, args, shared: bool, master_dty
     report["training_tokens_per_s"] = result.tokens_per_s
     report["peak_tflops"] = peak
     report["mfu"] = flops / later_s / (peak * 1e12) if peak else None
+    report["peak_memory_gib"] = None
     if args.device == "cuda":
-        report["peak_memory_gib"] = torch.cuda.max_memory_allocated() / 2**30
-    else:
-        report["peak_memory_gib"] = None
+        training_peak = torch.cuda.max_memory_allocated() / 2**30
+        report["training_peak_memory_gib"] = training_peak
+        before = report["generation_reference_peak_memory_gib"]
+        report["peak_memory_gib"] = max(before, training_peak)
     report["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
@@ -479,8 +503,21 @@ def summary(report: dict[str, Any]) -> str:
         f"peak memory         {fmt(report['peak_memory_gib'], '.2f')} GiB allocated",
         f"weights moved       {report['weights_moved_fraction']:.1%} (fp32 masters), "
         f"{report['weights_moved_fraction_bf16']:.1%} after the cast back to bf16",
+        f"load_pretrained     {report['experiment_load']['device']}, "
+        f"{report['experiment_load']['dtype']} (where a run's first round generates)",
     ]
     return "\n".join(lines)
+
+
+def release_device_memory(device: str) -> None:
+    """Hand the round's cached GPU memory back before the quickstart's process needs it."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if device == "cuda":
+        torch.cuda.empty_cache()
 
 
 def write_report(report: dict[str, Any], out: Path) -> None:
@@ -504,6 +541,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         write_report(report, args.out)
         print(summary(report))
         if not args.no_quickstart:
+            release_device_memory(args.device)
             report["quickstart"] = run_quickstart(args, Path(tmp))
             report["total_s"] = time.perf_counter() - began
             write_report(report, args.out)

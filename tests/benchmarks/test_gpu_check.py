@@ -173,4 +173,5 @@ def test_tiny_check_on_the_cpu(tmp_path):
     assert report["weights_moved_fraction"] > 0.5
     assert 0 < report["mfu"] < 1
     assert report["quickstart"]["status"] == "ok"
+    assert report["experiment_load"] == {"device": "cpu", "dtype": "torch.float32"}
     assert (tmp_path / "out" / "quickstart_table.md").read_text().startswith("# gsil-bench")
