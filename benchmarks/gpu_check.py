@@ -242,6 +242,8 @@ def run_round(args, size: dict[str, Any], report: dict[str, Any], work: Path) ->
         "dtype": str(next(model.parameters()).dtype),
     }
     demos = suite.align[: size["prompts"]]
+    with torch.inference_mode():  # library start-up (cuBLAS handles, kernels) off the clock
+        model(input_ids=torch.ones((2, 16), dtype=torch.long, device=args.device))
     negatives, gen_tokens, gen_s = timed_generation(
         model, tokenizer, [render_prompt(tokenizer, d.prompt) for d in demos], size, sync
     )
