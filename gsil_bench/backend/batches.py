@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -154,6 +155,37 @@ def length_grouped(
         batches += [chunk[b : b + global_batch] for b in range(0, len(chunk), global_batch)]
     order = torch.randperm(len(batches), generator=generator).tolist()
     return torch.tensor([i for b in order for i in batches[b]], dtype=torch.long)
+
+
+# One forward's fixed cost in token slots (Python, kernel launches, small matmuls), against
+# which a cut into more forwards is weighed (:func:`length_buckets`). Measured on the
+# quickstart's tiny Llama on 2 CPU cores: cutting the base model's batches of 32 into 2-4
+# groups gains 10-20% at this value, 8 groups loses.
+FORWARD_OVERHEAD_TOKENS = 128
+
+
+def length_buckets(
+    lengths: Sequence[int], overhead: int = FORWARD_OVERHEAD_TOKENS
+) -> list[list[int]]:
+    """The rows of one batch (their ``lengths``) cut into groups of similar length, each to
+    run as its own right-padded forward: the cut that minimises padded slots plus
+    ``overhead`` per forward (exact, by dynamic programming over the rows sorted by length;
+    a batch of equal lengths stays whole). Groups and the indices in them are longest first;
+    every index appears once."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    n = len(order)
+    best = [0.0] + [math.inf] * n  # best[j]: cost of the first j rows of ``order``
+    cut = [0] * (n + 1)
+    for j in range(1, n + 1):
+        for i in range(j):  # rows order[i:j] as one group, as wide as its first (longest)
+            cost = best[i] + (j - i) * lengths[order[i]] + overhead
+            if cost < best[j]:
+                best[j], cut[j] = cost, i
+    groups: list[list[int]] = []
+    while n:
+        groups.append(order[cut[n] : n])
+        n = cut[n]
+    return groups[::-1]
 
 
 def collate(

@@ -35,6 +35,7 @@ from gsil_bench.backend.batches import (
     collate,
     collate_shared,
     example_length,
+    length_buckets,
     length_grouped,
     move,
     sequence_logps,
@@ -269,18 +270,11 @@ def _accumulate_gradients(
         lo = (m * world + rank) * micro
         idx = global_idx[lo : lo + micro]
         chunk = [ctx.examples[i] for i in idx.tolist()]
-        if shared:
-            host = collate_shared(chunk, pad_id=ctx.pad_id)
-            step_tokens += int(host["tokens"].sum())  # the prompt counted twice, as unshared
-        else:
-            host = collate(chunk, with_generated=with_gen, pad_id=ctx.pad_id)
-            step_tokens += int(host["attention_mask"].sum())
-        batch = move(host, accelerator.device)
         sync = m == optim.grad_accum - 1
         no_sync = contextlib.nullcontext() if sync else accelerator.no_sync(ctx.model)
         with no_sync, accelerator.autocast():
-            logps = shared_logps if shared else sequence_logps
-            policy, counts = logps(ctx.model, batch)
+            policy, counts, fed = _micro_logps(ctx, chunk, with_gen, shared)
+            step_tokens += fed
             logp = _logp_batch(policy, counts, len(chunk), ctx.reference, idx, with_gen)
             out = loss.fn(logp, **ctx.hparams)
             finite &= torch.isfinite(out.loss.detach()).all()
@@ -296,6 +290,53 @@ def _accumulate_gradients(
         for bad_loss, bad_batch in seen:
             _check_finite(bad_loss, loss, step + 1, bad_batch)
     return dict(zip(sums, values, strict=True)), step_tokens
+
+
+def _micro_logps(
+    ctx: _StepContext, chunk: list[TrainExample], with_gen: bool, shared: bool
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Summed log-probs and counts of a micro-batch's rows (real responses, then generated
+    ones, in ``chunk``'s order) and the tokens fed (prompts counted once per row, as
+    unshared, so that throughput compares the same work).
+
+    The rows run as one forward per length bucket (:func:`length_buckets`): each bucket is
+    padded to its own width, and the per-row results are put back in order, so the loss
+    sees the same rows as from one padded forward. A distributed model runs one forward (its
+    gradients synchronise once per backward).
+    """
+    if ctx.accelerator.num_processes > 1:
+        groups = [list(range(len(chunk)))]
+    else:
+        widths = [_row_width(e, with_gen, shared) for e in chunk]
+        groups = length_buckets(widths)
+    logps = shared_logps if shared else sequence_logps
+    real, generated, order, fed = [], [], [], 0
+    for group in groups:
+        part = [chunk[i] for i in group]
+        if shared:
+            host = collate_shared(part, pad_id=ctx.pad_id)
+            fed += int(host["tokens"].sum())
+        else:
+            host = collate(part, with_generated=with_gen, pad_id=ctx.pad_id)
+            fed += int(host["attention_mask"].sum())
+        policy, counts = logps(ctx.model, move(host, ctx.accelerator.device))
+        real.append((policy[: len(part)], counts[: len(part)]))
+        generated.append((policy[len(part) :], counts[len(part) :]))
+        order += group
+    back = torch.empty(len(order), dtype=torch.long)
+    back[torch.tensor(order, dtype=torch.long)] = torch.arange(len(order))
+    back = back.to(ctx.accelerator.device)
+    halves = [real, generated] if with_gen else [real]
+    policy = torch.cat([torch.cat([p for p, _ in half])[back] for half in halves])
+    counts = torch.cat([torch.cat([c for _, c in half])[back] for half in halves])
+    return policy, counts, fed
+
+
+def _row_width(example: TrainExample, with_gen: bool, shared: bool) -> int:
+    """Tokens of the widest row ``example`` puts in a batch."""
+    if shared:
+        return len(example.prompt_ids) + len(example.real_ids) + len(example.generated_ids or [])
+    return example_length(example) if with_gen else len(example.prompt_ids) + len(example.real_ids)
 
 
 def train(
