@@ -214,27 +214,15 @@ def step_rows(examples, steps: int, batch: int, seed: int, shared: bool) -> list
 
 def run_round(args, size: dict[str, Any], report: dict[str, Any], work: Path) -> None:
     """Generation, reference and training of one gsil-logistic round; fills ``report``."""
-    import torch
-
-    from gsil_bench.backend.batches import reference_logps, tokenize_pairs, use_prefix_sharing
-    from gsil_bench.backend.chat import render_prompt
-    from gsil_bench.backend.model import finish_training
-    from gsil_bench.backend.trainer import train
-    from gsil_bench.config import OptimConfig
     from gsil_bench.minisuite.config import MiniSuiteConfig
     from gsil_bench.minisuite.suite import all_text, build_suite
     from gsil_bench.minisuite.tiny import train_tokenizer
-    from gsil_bench.registry import get_loss, validate_hparams
 
-    cuda = args.device == "cuda"
-    sync = torch.cuda.synchronize if cuda else (lambda: None)
     suite = build_suite(MiniSuiteConfig(n_base=400, n_align=size["prompts"], n_test=100))
     tokenizer = train_tokenizer(all_text(suite), vocab_size=512)
     model = build_model(tokenizer, size, args.device)
-    n_params = sum(p.numel() for p in model.parameters())
-    embedding = model.get_input_embeddings().weight.numel()
     report["model"] = {
-        "parameters": n_params,
+        "parameters": sum(p.numel() for p in model.parameters()),
         "vocab_size": model.config.vocab_size,
         "tokenizer_vocab": len(tokenizer),
         **{k: size[k] for k in ("hidden_size", "num_layers", "num_heads", "num_kv_heads")},
@@ -242,10 +230,33 @@ def run_round(args, size: dict[str, Any], report: dict[str, Any], work: Path) ->
         "dtype": str(next(model.parameters()).dtype),
     }
     demos = suite.align[: size["prompts"]]
+    examples, reference = negatives_and_reference(args, size, model, tokenizer, demos, report)
+    train_and_check(args, size, model, tokenizer, examples, reference, report, work)
+
+
+def _sync(device: str) -> None:
+    import torch
+
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def negatives_and_reference(args, size, model, tokenizer, demos, report: dict[str, Any]):
+    """(training examples, reference log-probs): greedy negatives, then the reference pass,
+    each timed."""
+    import torch
+
+    from gsil_bench.backend.batches import reference_logps, tokenize_pairs
+    from gsil_bench.backend.chat import render_prompt
+
     with torch.inference_mode():  # library start-up (cuBLAS handles, kernels) off the clock
         model(input_ids=torch.ones((2, 16), dtype=torch.long, device=args.device))
     negatives, gen_tokens, gen_s = timed_generation(
-        model, tokenizer, [render_prompt(tokenizer, d.prompt) for d in demos], size, sync
+        model,
+        tokenizer,
+        [render_prompt(tokenizer, d.prompt) for d in demos],
+        size,
+        lambda: _sync(args.device),
     )
     report["generation"] = {"prompts": len(demos), "tokens": gen_tokens, "seconds": gen_s}
     report["generation_tokens_per_s"] = gen_tokens / gen_s
@@ -257,21 +268,35 @@ def run_round(args, size: dict[str, Any], report: dict[str, Any], work: Path) ->
         max_prompt_tokens=256,
         max_length=512,
     )
-    batch = size["batch_size"]
-    sync()
+    _sync(args.device)
     began = time.perf_counter()
     reference = reference_logps(
         model,
         examples,
         with_generated=True,
-        batch_size=2 * batch,
+        batch_size=2 * size["batch_size"],
         pad_id=tokenizer.pad_token_id,
         prefix_sharing=True,
     )
-    sync()
+    _sync(args.device)
     report["reference"] = {"pairs": len(examples), "seconds": time.perf_counter() - began}
+    return examples, reference
+
+
+def train_and_check(args, size, model, tokenizer, examples, reference, report, work: Path):
+    """``args.steps`` optimizer steps of gsil-logistic (fp32 masters, bf16 autocast), then
+    how many weights moved, in the masters and after the cast back to bf16."""
+    import torch
+
+    from gsil_bench.backend.batches import use_prefix_sharing
+    from gsil_bench.backend.model import finish_training
+    from gsil_bench.backend.trainer import train
+    from gsil_bench.config import OptimConfig
+    from gsil_bench.registry import get_loss, validate_hparams
+
     shared = use_prefix_sharing(model, True)
     before = {name: p.detach().cpu().clone() for name, p in model.named_parameters()}
+    batch = size["batch_size"]
     optim = OptimConfig(
         lr=args.lr,
         batch_size=batch,
@@ -279,7 +304,7 @@ def run_round(args, size: dict[str, Any], report: dict[str, Any], work: Path) ->
         max_steps=args.steps,
         checkpoint_every=10**9,  # no checkpoint write inside the measurement
     )
-    if cuda:  # the peak of generation and reference, then training's own
+    if args.device == "cuda":  # the peak of generation and reference, then training's own
         report["generation_reference_peak_memory_gib"] = torch.cuda.max_memory_allocated() / 2**30
         torch.cuda.reset_peak_memory_stats()
     result = train(
@@ -300,9 +325,9 @@ def run_round(args, size: dict[str, Any], report: dict[str, Any], work: Path) ->
     report["experiment_load"] = loaded_placement(saved, tokenizer, work / "model")
     plan = step_rows(examples, result.steps, batch, seed=0, shared=shared)
     shape = {
-        "body_params": n_params - embedding,
+        "body_params": report["model"]["parameters"] - saved.get_input_embeddings().weight.numel(),
         "hidden": size["hidden_size"],
-        "vocab": model.config.vocab_size,
+        "vocab": saved.config.vocab_size,
         "layers": size["num_layers"],
     }
     _training_report(report, result, plan, shape, args, shared, master_dtype)
