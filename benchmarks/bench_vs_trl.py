@@ -189,8 +189,8 @@ def child_gsil(folder: str, rows: list[dict], batch: int, threads: int) -> dict:
         train_s = time.perf_counter() - began
     losses = [row["loss"] for row in result.history]
     return {
-        "tokens": result.tokens,
-        "tokens_expected": tokens_fed(triples),
+        "tokens": tokens_fed(triples),
+        "tokens_by_tool": result.tokens,
         "steps": result.steps,
         "train_s": train_s,
         "reference_s": reference_s,
@@ -295,7 +295,8 @@ def child_trl(folder: str, rows: list[dict], batch: int, threads: int) -> dict:
         train_s = time.perf_counter() - began
     return {
         "tokens": tokens_fed(triples),
-        "tokens_expected": tokens_fed(triples),
+        # TRL's own count: the attention-mask sum of every training batch it built.
+        "tokens_by_tool": int(getattr(trainer, "_total_train_tokens", -1)),
         "steps": trainer.state.global_step,
         "train_s": train_s,
         "reference_s": reference_s[0],
@@ -344,12 +345,12 @@ MEDIAN_KEYS = ("tokens_per_s", "train_s", "reference_s", "peak_rss_mb")
 
 
 def check_same_work(runs: dict[str, dict[str, list[dict]]]) -> None:
-    """Every run of a size fed the same tokens, and each tool's own count (gsil-bench's
-    ``TrainResult.tokens``) is the prompt+chosen+rejected count of its data; else the
-    comparison is void and the benchmark stops."""
+    """Every run of a size fed the same tokens (prompt+chosen+rejected of its data), and each
+    tool's own count (gsil-bench's ``TrainResult.tokens``, TRL's ``num_tokens`` metric) says
+    so too; else the comparison is void and the benchmark stops."""
     for size, tools in runs.items():
         counts = {
-            (r["tool"], r["tokens"], r["tokens_expected"]) for rs in tools.values() for r in rs
+            (r["tool"], r["tokens"], r["tokens_by_tool"]) for rs in tools.values() for r in rs
         }
         if len({c[1:] for c in counts}) != 1 or any(c[1] != c[2] for c in counts):
             sys.exit(f"{size}: the tools did not feed the same tokens: {sorted(counts)}")

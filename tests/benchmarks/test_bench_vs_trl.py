@@ -77,6 +77,19 @@ def test_common_prefix():
     assert bench.common_prefix([1, 2], [1, 2, 3]) == 2
 
 
+def test_check_same_work_stops_on_different_counts():
+    same = {"tool": "trl", "tokens": 10, "tokens_by_tool": 10}
+    bench.check_same_work({"small": {"trl": [same], "gsil": [{**same, "tool": "gsil"}]}})
+    # gsil-bench's own count disagrees with the data's.
+    off = {"tool": "gsil", "tokens": 10, "tokens_by_tool": 9}
+    with pytest.raises(SystemExit, match="small: the tools did not feed the same tokens"):
+        bench.check_same_work({"small": {"trl": [same], "gsil": [off]}})
+    # Both tools agree with themselves but fed different data.
+    other = {"tool": "gsil", "tokens": 11, "tokens_by_tool": 11}
+    with pytest.raises(SystemExit, match="did not feed the same tokens"):
+        bench.check_same_work({"small": {"trl": [same], "gsil": [other]}})
+
+
 def test_unknown_tool_is_one_line():
     out = subprocess.run(
         [sys.executable, str(SCRIPT), "--quick", "--tools", "gsil,tlr"],
@@ -114,8 +127,9 @@ def _check_tool(tool: dict, params: int, gflops: float) -> None:
     median, (run,) = tool["median"], tool["runs"]  # --quick: one repeat
     # 64 pairs in batches of 16: 4 optimizer steps, every pair once.
     assert run["steps"] == 4
-    # The tool's own token count is the prompt+chosen+rejected count of its data.
-    assert run["tokens"] == run["tokens_expected"] > 0
+    # The tool's own count (train()'s TrainResult.tokens, TRL's num_tokens metric) is the
+    # prompt+chosen+rejected count of the data.
+    assert run["tokens"] == run["tokens_by_tool"] > 0
     assert run["tokens_per_s"] == pytest.approx(run["tokens"] / run["train_s"])
     assert median["roofline_fraction"] == pytest.approx(
         median["tokens_per_s"] * 6 * params / (gflops * 1e9)
