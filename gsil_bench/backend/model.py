@@ -6,6 +6,7 @@ import hashlib
 from pathlib import Path
 
 import torch
+from accelerate import PartialState
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
@@ -59,7 +60,10 @@ def load_pretrained(
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
-    return model, tokenizer
+    # On this process's accelerator (cuda:<local rank> under accelerate launch, else the CPU):
+    # generation, reference passes and evaluation run where the model is, before train()
+    # would place it.
+    return model.to(PartialState().device), tokenizer
 
 
 def _load_adapter_folder(path: Path, *, dtype: str, trust_remote_code: bool):

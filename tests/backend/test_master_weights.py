@@ -143,3 +143,17 @@ def _stop_at(step: int):
             raise StopAfter
 
     return on_log
+
+
+def test_a_loaded_model_sits_on_the_process_accelerator(bf16_folder, monkeypatch):
+    # Generation, reference passes and evaluation run before train() places the model: the
+    # loader puts it on accelerate's device for this process (the meta device stands in for a
+    # GPU here; on this CPU-only machine the real one is the CPU).
+    from gsil_bench.backend import model as model_module
+
+    class OnMeta:
+        device = torch.device("meta")
+
+    monkeypatch.setattr(model_module, "PartialState", OnMeta)
+    model, _ = load_pretrained(str(bf16_folder), dtype="bfloat16")
+    assert {p.device.type for p in model.parameters()} == {"meta"}
