@@ -123,7 +123,9 @@ def finish_training(model, dtype: torch.dtype | None):
     """The trained module without accelerate's autocast wrapper on its forward (generation
     and evaluation then run as a freshly loaded copy would), cast back to ``dtype`` when
     training upcast it: the model in memory is then the one saved and the one a resumed run
-    loads, so both continue identically."""
+    loads, so both continue identically. The fp32 masters are not handed on: the releases'
+    next iteration, too, starts from the 16-bit weights DeepSpeed saved (see
+    :mod:`gsil_bench.experiment.rounds`)."""
     from accelerate.utils import extract_model_from_parallel
 
     module = extract_model_from_parallel(model, keep_fp32_wrapper=False)

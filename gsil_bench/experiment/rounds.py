@@ -6,7 +6,18 @@ Round t trains with ``config.for_round(t)`` (the run's ``rounds`` overrides: SPI
 rate and beta per iteration). With ``eval.every_round`` each round evaluates the model it
 starts from (the base model, then round t-1's model; cached by content, so a resumed run and
 the run's own base evaluation reuse them) into its facts as ``start_benchmarks``; the final
-model is the run's own evaluation (``RunRecord.iteration_results``)."""
+model is the run's own evaluation (``RunRecord.iteration_results``).
+
+Precision between rounds: a bf16/fp16 model trains on fp32 master weights within a round, and
+hands the next round its masters cast back to the loaded dtype, the model the round saves (and
+the one a resumed run loads). A weight whose change over the round stays below half its
+rounding step (at least |w| * 2**-9 in bf16) starts the next round where it started this
+one: a short round at lr 1e-7 to 5e-7 hands on few of its changes. Both releases do the
+same: each iteration is a new process that loads the previous iteration's saved model, and
+DeepSpeed ZeRO-3 with bf16 saves the 16-bit weights, not its fp32 masters (uclaml/SPIN
+``configs/deepspeed_zero3.yaml``, ``zero3_save_16bit_model: true``; tengxiao1/GSIL
+``configs/deepspeed_config_bf16.json``, ``stage3_gather_16bit_weights_on_model_save: true``).
+``model.dtype: float32`` keeps every update from round to round."""
 
 from __future__ import annotations
 
