@@ -153,6 +153,11 @@ class OptimConfig(_Section):
     # default: ~1.5x training tokens per CPU-second on the quickstart's tiny model, spin loss
     # (benchmarks/bench_prefix_sharing.py).
     prefix_sharing: bool = True
+    # Padding-free packing: several sequences (or prompt-shared pairs) to a row under a block
+    # mask, position ids restarting per sequence (same log-probs). Off by default: on the CPU
+    # the rows of one micro-batch already run in length buckets (one forward each); packing
+    # suits attention kernels that skip masked blocks.
+    packing: bool = False
 
     @model_validator(mode="after")
     def _one_batch_size(self) -> OptimConfig:

@@ -312,7 +312,7 @@ def unshareable(model) -> str | None:
     """Why ``model`` cannot run prefix-shared pairs, or None when it can: it needs a plain
     backbone + LM head (:func:`split_head`, not wrapped for data parallelism), attention that
     takes a custom 4D mask, and one attention window for all layers (a custom mask replaces
-    the model's own, so :func:`shared_logps` applies the window itself)."""
+    the model's own, so :func:`block_logps` applies the window itself)."""
     config = getattr(model, "config", None)
     if split_head(model) is None:
         return f"model type {getattr(config, 'model_type', type(model).__name__)!r}"
@@ -330,26 +330,35 @@ def prefix_sharing_supported(model) -> bool:
     return unshareable(model) is None
 
 
-_WARNED: set[str] = set()
+_WARNED: set[tuple[str, str]] = set()
 
 
 def use_prefix_sharing(model, wanted: bool) -> bool:
     """Whether to run pairs prefix-shared: ``wanted`` and :func:`prefix_sharing_supported`.
     Where it is wanted but the model cannot take the block mask, says so once per reason
     (a warning) and the unshared path runs."""
+    return _block_mask_usable(model, wanted, "optim.prefix_sharing", "pairs run unshared")
+
+
+def use_packing(model, wanted: bool) -> bool:
+    """Whether to pack rows (:func:`collate_packed`): ``wanted`` and the block mask usable,
+    as for prefix sharing; otherwise says so once per reason and rows run padded."""
+    return _block_mask_usable(model, wanted, "optim.packing", "rows run padded")
+
+
+def _block_mask_usable(model, wanted: bool, key: str, fallback: str) -> bool:
     if not wanted:
         return False
     reason = unshareable(model)
     if reason is None:
         return True
-    if reason not in _WARNED:
-        _WARNED.add(reason)
+    if (key, reason) not in _WARNED:
+        _WARNED.add((key, reason))
         warnings.warn(
-            f"optim.prefix_sharing: the {reason} cannot take a custom block attention mask "
-            "(prefix sharing needs a plain backbone + LM head with sdpa or eager attention, "
-            "unwrapped, one attention window for all layers); pairs run unshared, with the "
-            "same log-probs",
-            stacklevel=2,
+            f"{key}: the {reason} cannot take a custom block attention mask (it needs a plain "
+            "backbone + LM head with sdpa or eager attention, unwrapped, one attention window "
+            f"for all layers); {fallback}, with the same log-probs",
+            stacklevel=3,
         )
     return False
 
@@ -360,43 +369,101 @@ def collate_shared(examples: Sequence[TrainExample], *, pad_id: int) -> dict[str
     only, and position ids that restart at the prompt's end for the generated response (so
     each response sees exactly what it sees in :func:`collate`'s two rows).
 
-    ``src``/``dst``/``target`` list every predicted response token: the position whose hidden
-    state predicts it, the output row (pair ``i``'s real response is row ``i``, its generated
-    one row ``B + i``, as in :func:`collate`) and its id. A response's first token is predicted
+    Output rows as in :func:`collate`: pair ``i``'s real response is row ``i``, its generated
+    one row ``B + i``. ``tokens`` counts each pair's tokens as :func:`collate` feeds them (the
+    prompt twice): throughput then compares the same work. See :func:`collate_blocks`."""
+    return collate_blocks(examples, with_generated=True, shared=True, pack=False, pad_id=pad_id)
+
+
+def collate_packed(
+    examples: Sequence[TrainExample], *, with_generated: bool, shared: bool, pad_id: int
+) -> dict[str, torch.Tensor]:
+    """Padding-free packing: the blocks of :func:`collate_blocks` (a prompt with its
+    response, or with both responses when ``shared``) several to a row, first fit by
+    decreasing length into rows as wide as the longest block; each block sees only itself
+    and its position ids restart at 0, so every response's log-probs are those of its own
+    row in :func:`collate` / :func:`collate_shared`."""
+    return collate_blocks(
+        examples, with_generated=with_generated, shared=shared, pack=True, pad_id=pad_id
+    )
+
+
+def collate_blocks(
+    examples: Sequence[TrainExample],
+    *,
+    with_generated: bool,
+    shared: bool,
+    pack: bool,
+    pad_id: int,
+) -> dict[str, torch.Tensor]:
+    """Rows of blocks under a block mask, for :func:`block_logps`.
+
+    A block is a prompt followed by one or more responses; each response sees the block's
+    prompt and itself (causally), nothing else, and its position ids continue from the
+    prompt's end. Per example: one block of prompt + real (+ generated when ``shared``), or
+    with ``with_generated`` and not ``shared`` a second block of prompt + generated. Without
+    ``pack`` each block is a row of its own, in order; with it, blocks share rows (see
+    :func:`collate_packed`). Padding sees only itself (no empty softmax row).
+
+    ``src``/``dst``/``target`` list every predicted response token: the flat position whose
+    hidden state predicts it, the output row (example ``i``'s real response is output ``i``,
+    its generated one output ``B + i``) and its id. A response's first token is predicted
     from the prompt's last position; with an empty prompt it is not predicted (as in
-    :func:`sequence_logps`, where position 0 has no predecessor). ``tokens`` counts each
-    pair's tokens as :func:`collate` feeds them (the prompt twice): throughput then compares
-    the same work."""
+    :func:`sequence_logps`, where position 0 has no predecessor). ``tokens``: each example's
+    tokens as :func:`collate` feeds them.
+    """
     b = len(examples)
-    width = max(len(e.prompt_ids) + len(e.real_ids) + len(e.generated_ids or []) for e in examples)
-    input_ids = torch.full((b, width), pad_id, dtype=torch.long)
-    position_ids = torch.zeros((b, width), dtype=torch.long)
-    segment = torch.full((b, width), -1, dtype=torch.long)  # 0 prompt, 1 real, 2 generated
+    blocks: list[tuple[list[int], list[tuple[list[int], int]]]] = []
+    tokens = torch.zeros(b, dtype=torch.long)
+    for i, e in enumerate(examples):
+        p, r, g = e.prompt_ids, e.real_ids, e.generated_ids or []
+        tokens[i] = len(p) + len(r) + (len(p) + len(g) if with_generated else 0)
+        if shared and with_generated:
+            blocks.append((p, [(r, i), (g, b + i)]))
+            continue
+        blocks.append((p, [(r, i)]))
+        if with_generated:
+            blocks.append((p, [(g, b + i)]))
+    sizes = [len(p) + sum(len(x) for x, _ in responses) for p, responses in blocks]
+    width = max(sizes)
+    rows = _pack_rows(sizes, width) if pack else [[k] for k in range(len(blocks))]
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    position_ids = torch.zeros((len(rows), width), dtype=torch.long)
+    segment = torch.full((len(rows), width), -1, dtype=torch.long)  # a response's own id
+    block = torch.full((len(rows), width), -1, dtype=torch.long)
     src: list[int] = []
     dst: list[int] = []
     target: list[int] = []
-    tokens = torch.zeros(b, dtype=torch.long)
-    for row, e in enumerate(examples):
-        p, r, g = e.prompt_ids, e.real_ids, e.generated_ids or []
-        n = len(p) + len(r) + len(g)
-        tokens[row] = 2 * len(p) + len(r) + len(g)
-        input_ids[row, :n] = torch.tensor(p + r + g)
-        position_ids[row, : len(p) + len(r)] = torch.arange(len(p) + len(r))
-        position_ids[row, len(p) + len(r) : n] = torch.arange(len(p), len(p) + len(g))
-        segment[row, : len(p)] = 0
-        segment[row, len(p) : len(p) + len(r)] = 1
-        segment[row, len(p) + len(r) : n] = 2
-        for start, response, out in ((len(p), r, row), (len(p) + len(r), g, b + row)):
-            # token k is predicted at start + k - 1, the first one at the prompt's end
-            before = [len(p) - 1, *range(start, start + len(response) - 1)][: len(response)]
-            skip = 0 if p else 1  # no position before an empty prompt's first response token
-            src += [row * width + i for i in before[skip:]]
-            dst += [out] * len(before[skip:])
-            target += response[skip:]
-    query, key = segment.unsqueeze(2), segment.unsqueeze(1)  # (B, W, 1), (B, 1, W)
+    next_segment = 0
+    for row, members in enumerate(rows):
+        at = 0
+        for k in members:
+            p, responses = blocks[k]
+            input_ids[row, at : at + len(p)] = torch.tensor(p, dtype=torch.long)
+            position_ids[row, at : at + len(p)] = torch.arange(len(p))
+            block[row, at : at + sizes[k]] = k
+            start = at + len(p)
+            for response, out in responses:
+                end = start + len(response)
+                input_ids[row, start:end] = torch.tensor(response, dtype=torch.long)
+                position_ids[row, start:end] = torch.arange(len(p), len(p) + len(response))
+                segment[row, start:end] = next_segment
+                next_segment += 1
+                # token j is predicted at start + j - 1, the first one at the prompt's end
+                before = [at + len(p) - 1, *range(start, end - 1)][: len(response)]
+                skip = 0 if p else 1  # no position before an empty prompt's first token
+                src += [row * width + i for i in before[skip:]]
+                dst += [out] * len(before[skip:])
+                target += response[skip:]
+                start = end
+            at += sizes[k]
+    same_block = block.unsqueeze(2) == block.unsqueeze(1)
+    query, key = segment.unsqueeze(2), segment.unsqueeze(1)  # (R, W, 1), (R, 1, W)
+    prompt_key = (key < 0) & (block.unsqueeze(1) >= 0)
     causal = torch.ones(width, width, dtype=torch.bool).tril()
-    visible = ((key == 0) | (key == query)) & (key >= 0) & (query >= 0) & causal
-    visible |= torch.eye(width, dtype=torch.bool) & (query < 0)  # padding sees itself: no NaN
+    valid = (block.unsqueeze(2) >= 0) & (block.unsqueeze(1) >= 0)
+    visible = same_block & valid & causal & (prompt_key | (key == query))
+    visible |= torch.eye(width, dtype=torch.bool) & (block.unsqueeze(2) < 0)
     return {
         "input_ids": input_ids,
         "position_ids": position_ids,
@@ -408,12 +475,29 @@ def collate_shared(examples: Sequence[TrainExample], *, pad_id: int) -> dict[str
     }
 
 
-def shared_logps(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`sequence_logps` of a :func:`collate_shared` batch: summed log-probs and counts
-    of the real responses (rows ``0..B-1``) then the generated ones (rows ``B..2B-1``)."""
+def _pack_rows(sizes: Sequence[int], width: int) -> list[list[int]]:
+    """First fit by decreasing size: indices of ``sizes`` in rows of at most ``width``."""
+    rows: list[list[int]] = []
+    room: list[int] = []
+    for k in sorted(range(len(sizes)), key=lambda i: -sizes[i]):
+        fit = next((r for r, left in enumerate(room) if left >= sizes[k]), None)
+        if fit is None:
+            rows.append([k])
+            room.append(width - sizes[k])
+        else:
+            rows[fit].append(k)
+            room[fit] -= sizes[k]
+    return rows
+
+
+def block_logps(
+    model, batch: dict[str, torch.Tensor], outputs: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`sequence_logps` of a :func:`collate_blocks` batch: summed log-probs and counts
+    of its ``outputs`` output rows (real responses ``0..B-1``, then generated ``B..2B-1``)."""
     split = split_head(model)
     if split is None:
-        raise ValueError("shared_logps needs a plain backbone + LM head (split_head)")
+        raise ValueError("block_logps needs a plain backbone + LM head (split_head)")
     backbone, head = split
     mask = batch["block_mask"]
     window = sliding_window(model.config)
@@ -429,9 +513,8 @@ def shared_logps(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, t
     ).last_hidden_state
     states = hidden.reshape(-1, hidden.shape[-1])[batch["src"]]
     token_logps = head_logps(head, states, batch["target"])
-    rows = 2 * batch["input_ids"].shape[0]
-    sums = torch.zeros(rows, dtype=token_logps.dtype, device=token_logps.device)
-    counts = torch.zeros(rows, dtype=torch.long, device=token_logps.device)
+    sums = torch.zeros(outputs, dtype=token_logps.dtype, device=token_logps.device)
+    counts = torch.zeros(outputs, dtype=torch.long, device=token_logps.device)
     counts = counts.index_add(0, batch["dst"], torch.ones_like(batch["dst"]))
     return sums.index_add(0, batch["dst"], token_logps), counts
 
@@ -469,7 +552,8 @@ def reference_logps(
         for start in range(0, len(order), batch_size):
             chunk = [examples[i] for i in order[start : start + batch_size]]
             if shared:
-                logps, _ = shared_logps(model, move(collate_shared(chunk, pad_id=pad_id), device))
+                batch = move(collate_shared(chunk, pad_id=pad_id), device)
+                logps, _ = block_logps(model, batch, 2 * len(chunk))
             else:
                 batch = move(collate(chunk, with_generated=with_generated, pad_id=pad_id), device)
                 logps, _ = sequence_logps(model, batch)

@@ -32,14 +32,16 @@ from accelerate.state import AcceleratorState
 
 from gsil_bench.backend.batches import (
     TrainExample,
+    block_logps,
     collate,
+    collate_packed,
     collate_shared,
     example_length,
     length_buckets,
     length_grouped,
     move,
     sequence_logps,
-    shared_logps,
+    use_packing,
     use_prefix_sharing,
 )
 from gsil_bench.backend.health import Health, stop_now
@@ -258,6 +260,7 @@ def _accumulate_gradients(
     world, rank = accelerator.num_processes, accelerator.process_index
     micro, with_gen = optim.batch_size, loss.needs_generated
     shared = with_gen and use_prefix_sharing(ctx.model, optim.prefix_sharing)
+    packed = world == 1 and use_packing(ctx.model, optim.packing)
     # Summed on the device in float64 (exactly the Python float sums of the per-micro-batch
     # means) and read back once per optimizer step.
     sums: dict[str, torch.Tensor] = {}
@@ -273,7 +276,15 @@ def _accumulate_gradients(
         sync = m == optim.grad_accum - 1
         no_sync = contextlib.nullcontext() if sync else accelerator.no_sync(ctx.model)
         with no_sync, accelerator.autocast():
-            policy, counts, fed = _micro_logps(ctx, chunk, with_gen, shared)
+            if packed:
+                host = collate_packed(
+                    chunk, with_generated=with_gen, shared=shared, pad_id=ctx.pad_id
+                )
+                outputs = (2 if with_gen else 1) * len(chunk)
+                policy, counts = block_logps(ctx.model, move(host, accelerator.device), outputs)
+                fed = int(host["tokens"].sum())
+            else:
+                policy, counts, fed = _micro_logps(ctx, chunk, with_gen, shared)
             step_tokens += fed
             logp = _logp_batch(policy, counts, len(chunk), ctx.reference, idx, with_gen)
             out = loss.fn(logp, **ctx.hparams)
@@ -309,17 +320,18 @@ def _micro_logps(
     else:
         widths = [_row_width(e, with_gen, shared) for e in chunk]
         groups = length_buckets(widths)
-    logps = shared_logps if shared else sequence_logps
     real, generated, order, fed = [], [], [], 0
     for group in groups:
         part = [chunk[i] for i in group]
         if shared:
             host = collate_shared(part, pad_id=ctx.pad_id)
             fed += int(host["tokens"].sum())
+            batch = move(host, ctx.accelerator.device)
+            policy, counts = block_logps(ctx.model, batch, 2 * len(part))
         else:
             host = collate(part, with_generated=with_gen, pad_id=ctx.pad_id)
             fed += int(host["attention_mask"].sum())
-        policy, counts = logps(ctx.model, move(host, ctx.accelerator.device))
+            policy, counts = sequence_logps(ctx.model, move(host, ctx.accelerator.device))
         real.append((policy[: len(part)], counts[: len(part)]))
         generated.append((policy[len(part) :], counts[len(part) :]))
         order += group

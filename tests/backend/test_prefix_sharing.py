@@ -12,11 +12,11 @@ import torch
 from gsil_bench.backend import batches
 from gsil_bench.backend.batches import (
     TrainExample,
+    block_logps,
     collate,
     collate_shared,
     reference_logps,
     sequence_logps,
-    shared_logps,
     use_prefix_sharing,
 )
 from gsil_bench.backend.trainer import train
@@ -63,10 +63,10 @@ def test_block_mask_and_positions_by_hand():
     assert batch["tokens"].tolist() == [2 * 2 + 3 + 1, 2 * 1 + 1 + 1]
 
 
-def test_shared_logps_equal_unshared_including_an_empty_prompt(tiny_model):
+def test_block_logps_equal_unshared_including_an_empty_prompt(tiny_model):
     examples = _random_examples(6, seed=1) + [TrainExample([], [11, 12, 13], [14, 15])]
     want, want_counts = sequence_logps(tiny_model, collate(examples, with_generated=True, pad_id=0))
-    got, counts = shared_logps(tiny_model, collate_shared(examples, pad_id=0))
+    got, counts = block_logps(tiny_model, collate_shared(examples, pad_id=0), 2 * len(examples))
     assert counts.tolist() == want_counts.tolist()
     torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
 
@@ -75,7 +75,7 @@ def test_generated_logps_do_not_see_the_real_response(tiny_model):
     a = TrainExample([5, 6, 7], [20, 21, 22, 23], [30, 31])
     b = TrainExample([5, 6, 7], [40, 41], [30, 31])  # same prompt and generated, other real
     with torch.no_grad():
-        got, _ = shared_logps(tiny_model, collate_shared([a, b], pad_id=0))
+        got, _ = block_logps(tiny_model, collate_shared([a, b], pad_id=0), 2 * len([a, b]))
     torch.testing.assert_close(got[2], got[3], atol=1e-6, rtol=0)
     assert abs(float(got[0] - got[1])) > 1e-3  # the real responses do differ
 
@@ -92,7 +92,9 @@ def test_every_pair_loss_has_the_same_value_and_gradients(tiny_model, name):
     def run(shared: bool):
         tiny_model.zero_grad(set_to_none=True)
         if shared:
-            policy, counts = shared_logps(tiny_model, collate_shared(examples, pad_id=0))
+            policy, counts = block_logps(
+                tiny_model, collate_shared(examples, pad_id=0), 2 * len(examples)
+            )
         else:
             batch = collate(examples, with_generated=True, pad_id=0)
             policy, counts = sequence_logps(tiny_model, batch)
@@ -195,7 +197,7 @@ def test_lora_model_shares_with_the_same_logps(tiny_model):
     assert use_prefix_sharing(wrapped, True)
     examples = _random_examples(4, seed=5)
     want, _ = sequence_logps(wrapped, collate(examples, with_generated=True, pad_id=0))
-    got, _ = shared_logps(wrapped, collate_shared(examples, pad_id=0))
+    got, _ = block_logps(wrapped, collate_shared(examples, pad_id=0), 2 * len(examples))
     torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
 
 
@@ -204,7 +206,7 @@ def test_eager_attention_shares_with_the_same_logps(tiny_model):
     examples = _random_examples(5, seed=6)
     want, _ = sequence_logps(tiny_model, collate(examples, with_generated=True, pad_id=0))
     assert use_prefix_sharing(tiny_model, True)
-    got, _ = shared_logps(tiny_model, collate_shared(examples, pad_id=0))
+    got, _ = block_logps(tiny_model, collate_shared(examples, pad_id=0), 2 * len(examples))
     torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
 
 
@@ -235,7 +237,7 @@ def test_sliding_window_model_shares_with_its_window_applied():
     full, _ = sequence_logps(wide, collate(examples, with_generated=True, pad_id=0))
     assert (want - full).abs().max() > 1e-3  # the window does change the log-probs
     assert use_prefix_sharing(model, True)
-    got, _ = shared_logps(model, collate_shared(examples, pad_id=0))
+    got, _ = block_logps(model, collate_shared(examples, pad_id=0), 2 * len(examples))
     torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
 
 

@@ -81,6 +81,9 @@ def test_revision_reaches_the_model_and_the_tokenizer(monkeypatch):
     class Loaded:
         pad_token_id = 0
 
+        def to(self, device):
+            return self
+
     def record(kind):
         def from_pretrained(name, **kwargs):
             seen[kind] = (name, kwargs.get("revision"))
