@@ -9,6 +9,7 @@ a minimum length, beams), go through HF ``generate``.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Sequence
 from pathlib import Path
@@ -125,24 +126,37 @@ def greedy_tokens(
     attention: torch.Tensor,
     max_new_tokens: int,
     eos_id: int | None,
+    *,
+    preallocate: bool = True,
 ) -> list[list[int]]:
     """Greedy continuations of a left-padded batch, each ending at (and including) EOS or
     after ``max_new_tokens`` tokens: the tokens HF ``generate`` gives without processors.
 
     Rows that ended are dropped from the batch and its KV cache once an eighth of the batch
     has ended (dropping at every step would copy the cache every step); position ids follow
-    the attention mask as ``generate`` sets them for left padding.
+    the attention mask as ``generate`` sets them for left padding. With ``preallocate`` (and a
+    model whose cache layers are all plain full-attention ones) the keys and values go into
+    buffers sized for the whole continuation (:class:`_PreallocatedLayer`) instead of
+    HF's ``DynamicCache``, which copies every layer's cache at every step.
     """
     out: list[list[int]] = [[] for _ in range(input_ids.shape[0])]
     rows = torch.arange(input_ids.shape[0], device=input_ids.device)  # batch row -> output
     positions = (attention.cumsum(-1) - 1).clamp(min=0)
+    parameters = inspect.signature(model.forward).parameters
+    cache_arg = "cache" if "cache" in parameters else "past_key_values"
+    # As ``generate`` does: the LM head on the last position only (the prompt's logits are
+    # never read).
+    last_only = {"logits_to_keep": 1} if "logits_to_keep" in parameters else {}
+    given = _preallocated_cache(model, input_ids.shape[1] + max_new_tokens) if preallocate else None
     step = model(
-        input_ids=input_ids, attention_mask=attention, position_ids=positions, use_cache=True
+        input_ids=input_ids,
+        attention_mask=attention,
+        position_ids=positions,
+        use_cache=True,
+        **last_only,
+        **({cache_arg: given} if given is not None else {}),
     )
     cache, last = _cache_of(step), positions[:, -1]
-    cache_arg = (
-        "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
-    )
     ended = torch.zeros_like(rows, dtype=torch.bool)
     for made in range(max_new_tokens):
         token = step.logits[:, -1].argmax(-1)
@@ -164,9 +178,92 @@ def greedy_tokens(
             attention_mask=attention,
             position_ids=last[:, None],
             use_cache=True,
+            **last_only,
             **{cache_arg: cache},
         )
     return out
+
+
+class _GrowingBuffers:
+    """Keys and values of one attention layer in buffers of ``capacity`` positions, written in
+    place; ``keys``/``values`` are views of the filled prefix, so attention runs over exactly
+    the positions HF's ``DynamicLayer`` would hold and gives the same numbers."""
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self.filled = 0
+        self.key_buffer: torch.Tensor | None = None
+        self.value_buffer: torch.Tensor | None = None
+
+    def append(
+        self, key_states: torch.Tensor, value_states: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.key_buffer is None or self.value_buffer is None:
+            batch, heads, _, _ = key_states.shape
+            shape = (batch, heads, self.capacity)
+            self.key_buffer = key_states.new_empty((*shape, key_states.shape[-1]))
+            self.value_buffer = value_states.new_empty((*shape, value_states.shape[-1]))
+        end = self.filled + key_states.shape[-2]
+        if end > self.capacity:
+            raise ValueError(f"KV buffers of {self.capacity} positions cannot hold {end}")
+        self.key_buffer[:, :, self.filled : end] = key_states
+        self.value_buffer[:, :, self.filled : end] = value_states
+        self.filled = end
+        return self.key_buffer[:, :, :end], self.value_buffer[:, :, :end]
+
+    def select_rows(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keep the batch rows ``indices`` (one copy of the buffers, as ``DynamicLayer``'s)."""
+        assert self.key_buffer is not None and self.value_buffer is not None
+        self.key_buffer = self.key_buffer.index_select(0, indices)
+        self.value_buffer = self.value_buffer.index_select(0, indices)
+        return self.key_buffer[:, :, : self.filled], self.value_buffer[:, :, : self.filled]
+
+
+def _preallocated_cache(model, capacity: int):
+    """A ``DynamicCache`` for ``model`` whose layers write into preallocated buffers, or None
+    where that cannot be done the same way as HF (transformers without cache layers, or a
+    model with sliding-window or other non-plain layers): the caller then lets the model make
+    its own cache."""
+    try:
+        from transformers.cache_utils import DynamicCache, DynamicLayer
+    except ImportError:
+        return None
+    try:
+        cache = DynamicCache(config=model.config)
+    except TypeError:  # transformers without per-layer caches
+        return None
+    layers = getattr(cache, "layers", None)
+    if not layers or any(type(layer) is not DynamicLayer for layer in layers):
+        return None
+    if not hasattr(DynamicLayer, "lazy_initialization"):  # the layer API before 4.56
+        return None
+    layer_class = _preallocated_layer_class(DynamicLayer)
+    cache.layers = [layer_class(capacity) for _ in layers]
+    return cache
+
+
+@functools.cache
+def _preallocated_layer_class(dynamic_layer: type) -> type:
+    """A subclass of transformers' ``DynamicLayer`` (made on first use: the import of
+    ``transformers`` stays lazy) that keeps its keys and values in :class:`_GrowingBuffers`.
+    Everything else (mask sizes, sequence length) is ``DynamicLayer``'s, read off the views."""
+
+    class _PreallocatedLayer(dynamic_layer):  # type: ignore[misc, valid-type]
+        def __init__(self, capacity: int):
+            super().__init__()
+            self.buffers = _GrowingBuffers(capacity)
+
+        def update(self, key_states, value_states, *args, **kwargs):
+            if not self.is_initialized:
+                self.lazy_initialization(key_states, value_states)
+            self.keys, self.values = self.buffers.append(key_states, value_states)
+            return self.keys, self.values
+
+        def batch_select_indices(self, indices: torch.Tensor) -> None:
+            if self.get_seq_length() > 0:
+                self.keys, self.values = self.buffers.select_rows(indices)
+
+    return _PreallocatedLayer
 
 
 def _cache_of(output):

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
 import torch
 
-from gsil_bench.backend.generation import generate, greedy_tokens, plain_greedy
+from gsil_bench.backend.generation import (
+    _GrowingBuffers,
+    _preallocated_cache,
+    generate,
+    greedy_tokens,
+    plain_greedy,
+)
 
 PROMPTS = [
     "Tom has 3 apples",
@@ -75,3 +82,76 @@ def test_generation_config_with_processors_falls_back_to_hf_generate(tiny_model,
     penalised = hf_rows(tiny_model, ids, mask, 12, stop=tiny_tokenizer.eos_token_id, pad=pad)
     texts = generate(tiny_model, tiny_tokenizer, PROMPTS[:4], max_new_tokens=12, progress=False)
     assert texts == [tiny_tokenizer.decode(row, skip_special_tokens=True) for row in penalised]
+
+
+def test_preallocated_cache_gives_hf_generate_tokens_for_left_padded_rows_of_all_lengths(
+    tiny_model, tiny_tokenizer
+):
+    with torch.no_grad():
+        for parameter in tiny_model.parameters():
+            parameter.mul_(10)
+    assert _preallocated_cache(tiny_model, 8) is not None  # the buffers, not DynamicCache, run
+    prompts = [
+        "Tom has 3 apples and buys 4 more. 3 + 4 =",
+        "def",
+        "Red\nGreen\nBlue",
+        "I can't help",
+        "Blue",
+        "def add_two(x):\n    return",
+        "Tom",
+        "Green",
+    ] * 2
+    ids, mask = left_padded(tiny_tokenizer, prompts)
+    assert len(set(mask.sum(-1).tolist())) >= 5  # prompt lengths differ: real left padding
+    pad = tiny_tokenizer.pad_token_id
+    free = hf_rows(tiny_model, ids, mask, 12, stop=pad, pad=pad)
+    # Stop on the token the free-running continuations produce most (after their first), so
+    # rows end at several different steps and some are dropped while others go on.
+    stop = Counter(t for row in free for t in row[1:]).most_common(1)[0][0]
+    expected = hf_rows(tiny_model, ids, mask, 12, stop=stop, pad=pad)
+    assert len({len(row) for row in expected}) >= 3
+
+    assert greedy_tokens(tiny_model, ids, mask, 12, stop) == expected
+    assert greedy_tokens(tiny_model, ids, mask, 12, stop, preallocate=False) == expected
+    assert greedy_tokens(tiny_model, ids, mask, 12, None) == free  # buffers filled to the end
+
+
+def test_growing_buffers_hold_what_concatenation_and_row_selection_would():
+    torch.manual_seed(0)
+    prompt_k, prompt_v = torch.randn(3, 2, 4, 5), torch.randn(3, 2, 4, 6)
+    steps = [(torch.randn(3, 2, 1, 5), torch.randn(3, 2, 1, 6)) for _ in range(2)]
+    buffers = _GrowingBuffers(capacity=7)
+    buffers.append(prompt_k, prompt_v)
+    for key, value in steps:
+        keys, values = buffers.append(key, value)
+    assert torch.equal(keys, torch.cat([prompt_k, *(k for k, _ in steps)], dim=2))
+    assert torch.equal(values, torch.cat([prompt_v, *(v for _, v in steps)], dim=2))
+
+    keys, values = buffers.select_rows(torch.tensor([2, 0]))
+    assert keys.shape == (2, 2, 6, 5)
+    assert torch.equal(keys[0], torch.cat([prompt_k[2], steps[0][0][2], steps[1][0][2]], dim=1))
+    assert torch.equal(values[1], torch.cat([prompt_v[0], steps[0][1][0], steps[1][1][0]], dim=1))
+    buffers.append(torch.zeros(2, 2, 1, 5), torch.zeros(2, 2, 1, 6))  # position 7 of 7
+    with pytest.raises(ValueError, match="KV buffers of 7 positions cannot hold 8"):
+        buffers.append(torch.zeros(2, 2, 1, 5), torch.zeros(2, 2, 1, 6))
+
+
+def test_models_with_sliding_window_layers_keep_hf_cache(tiny_tokenizer):
+    from transformers import MistralConfig, MistralForCausalLM
+
+    config = MistralConfig(
+        vocab_size=len(tiny_tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        sliding_window=4,
+        pad_token_id=tiny_tokenizer.pad_token_id,
+    )
+    torch.manual_seed(0)
+    model = MistralForCausalLM(config).eval()
+    assert _preallocated_cache(model, 8) is None
+    ids, mask = left_padded(tiny_tokenizer, PROMPTS[:6])
+    pad = tiny_tokenizer.pad_token_id
+    assert greedy_tokens(model, ids, mask, 8, None) == hf_rows(model, ids, mask, 8, pad, pad)
