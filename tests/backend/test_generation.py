@@ -110,6 +110,8 @@ def test_preallocated_cache_gives_hf_generate_tokens_for_left_padded_rows_of_all
     stop = Counter(t for row in free for t in row[1:]).most_common(1)[0][0]
     expected = hf_rows(tiny_model, ids, mask, 12, stop=stop, pad=pad)
     assert len({len(row) for row in expected}) >= 3
+    # An eighth of the rows end before the last step: finished rows leave the buffers.
+    assert sum(len(row) <= 10 for row in expected) * 8 >= len(expected)
 
     assert greedy_tokens(tiny_model, ids, mask, 12, stop) == expected
     assert greedy_tokens(tiny_model, ids, mask, 12, stop, preallocate=False) == expected
