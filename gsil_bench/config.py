@@ -10,7 +10,7 @@ import difflib
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, ClassVar, Literal, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -31,6 +31,20 @@ from gsil_bench.minisuite.config import MiniSuiteConfig, TinyModelConfig
 
 class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Settings added after runs were made: no key in a dump while at their default, so that
+    # configs from before a setting keep their fingerprints (and their finished run folders,
+    # a sweep's config_id and cached base-model evaluations).
+    OMIT_AT_DEFAULT: ClassVar[tuple[str, ...]] = ()
+
+    @model_serializer(mode="wrap")
+    def _without_new_defaults(self, handler: Any) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        for name in self.OMIT_AT_DEFAULT:
+            default = type(self).model_fields[name].get_default(call_default_factory=True)
+            if name in data and getattr(self, name) == default:
+                del data[name]
+        return data
 
 
 class PeftConfig(_Section):
@@ -65,14 +79,7 @@ class ModelConfig(_Section):
     # LoRA adapters (peft): None trains every weight.
     peft: PeftConfig | None = None
 
-    @model_serializer(mode="wrap")
-    def _without_unset_peft(self, handler: Any) -> dict[str, Any]:
-        # No ``peft`` key when it is off: configs from before the knob keep their fingerprints
-        # (and their finished run folders).
-        data: dict[str, Any] = handler(self)
-        if data.get("peft", 0) is None:
-            del data["peft"]
-        return data
+    OMIT_AT_DEFAULT = ("peft",)
 
 
 class DataConfig(_Section):
@@ -94,13 +101,7 @@ class DataConfig(_Section):
     # first user message and the first assistant reply (SPIN trained on UltraChat's first turn).
     first_turn: bool = False
 
-    @model_serializer(mode="wrap")
-    def _without_default_first_turn(self, handler: Any) -> dict[str, Any]:
-        # No key when off: configs from before the setting keep their fingerprints.
-        data: dict[str, Any] = handler(self)
-        if data.get("first_turn") is False:
-            del data["first_turn"]
-        return data
+    OMIT_AT_DEFAULT = ("first_turn",)
 
     @model_validator(mode="after")
     def _room_for_the_response(self) -> DataConfig:
@@ -159,6 +160,8 @@ class OptimConfig(_Section):
     # suits attention kernels that skip masked blocks.
     packing: bool = False
 
+    OMIT_AT_DEFAULT = ("packing",)
+
     @model_validator(mode="after")
     def _one_batch_size(self) -> OptimConfig:
         if self.global_batch_size is None:
@@ -207,13 +210,7 @@ class GenerationConfig(_Section):
     # where {prompt} is the prompt's last user message.
     prompt_format: Literal["chat", "release"] = "chat"
 
-    @model_serializer(mode="wrap")
-    def _without_default_prompt_format(self, handler: Any) -> dict[str, Any]:
-        # No key at the default: configs from before the setting keep their fingerprints.
-        data: dict[str, Any] = handler(self)
-        if data.get("prompt_format") == "chat":
-            del data["prompt_format"]
-        return data
+    OMIT_AT_DEFAULT = ("prompt_format",)
 
 
 class EvalConfig(_Section):
@@ -236,14 +233,7 @@ class EvalConfig(_Section):
     # as the final one: the per-iteration table of SPIN's Table 3 (RunRecord.iteration_results).
     every_round: bool = False
 
-    @model_serializer(mode="wrap")
-    def _without_default_every_round(self, handler: Any) -> dict[str, Any]:
-        # No key when off: configs (and base-model evaluation cache keys) from before the
-        # setting keep their fingerprints.
-        data: dict[str, Any] = handler(self)
-        if data.get("every_round") is False:
-            del data["every_round"]
-        return data
+    OMIT_AT_DEFAULT = ("every_round",)
 
     @model_validator(mode="after")
     def _known_benchmark_options(self) -> EvalConfig:
@@ -289,14 +279,7 @@ class RunConfig(_Section):
             return [name.strip() for name in value.split(",") if name.strip()]
         return value
 
-    @model_serializer(mode="wrap")
-    def _without_empty_rounds(self, handler: Any) -> dict[str, Any]:
-        # No key without per-round settings: configs from before them keep their fingerprints
-        # (and their finished run folders).
-        data: dict[str, Any] = handler(self)
-        if data.get("rounds") == []:
-            del data["rounds"]
-        return data
+    OMIT_AT_DEFAULT = ("rounds",)
 
     @model_validator(mode="after")
     def _valid_rounds(self) -> RunConfig:
