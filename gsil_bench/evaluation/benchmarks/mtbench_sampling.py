@@ -13,12 +13,19 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol
 
 from gsil_bench.errors import UserError
 
-if TYPE_CHECKING:
-    from gsil_bench.evaluation.benchmarks.mtbench import Question
+
+class Question(Protocol):
+    """What sampling reads of an MT-Bench question (``mtbench.Question``)."""
+
+    @property
+    def category(self) -> str: ...
+
+    @property
+    def turns(self) -> tuple[str, ...]: ...
 
 # fastchat/llm_judge/common.py ``temperature_config`` (FastChat 0e6d3e4), copied value for value.
 FASTCHAT_TEMPERATURES = {
