@@ -17,14 +17,8 @@ import time
 
 import torch
 
-from gsil_bench.backend.batches import (
-    block_logps,
-    collate,
-    collate_packed,
-    length_buckets,
-    sequence_logps,
-    tokenize_pairs,
-)
+from gsil_bench.backend.batches import collate, length_buckets, sequence_logps, tokenize_pairs
+from gsil_bench.backend.blocks import block_logps, collate_packed
 from gsil_bench.minisuite.config import MiniSuiteConfig
 from gsil_bench.minisuite.suite import all_text, build_suite
 from gsil_bench.minisuite.tiny import build_model, train_tokenizer

@@ -145,7 +145,8 @@ def load(folder: str, threads: int):
 
 def child_gsil(folder: str, rows: list[dict], batch: int, threads: int) -> dict:
     from gsil_bench.backend import trainer as trainer_module
-    from gsil_bench.backend.batches import TrainExample, reference_logps
+    from gsil_bench.backend.batches import TrainExample
+    from gsil_bench.backend.reference import reference_logps
     from gsil_bench.config import OptimConfig
     from gsil_bench.registry import get_loss
 

@@ -10,7 +10,7 @@ the mini suite, the configured vocabulary padded past the tokenizer's with zero 
 rows of a trained model carry no probability: greedy decoding then picks real tokens. The
 model is loaded in bf16 as a GPU run loads it (``model.dtype: auto``), then runs one round
 through the project's own functions: greedy negatives for the mini suite's align prompts
-(``generation.generate``), reference log-probs (``batches.reference_logps``) and optimizer
+(``generation.generate``), reference log-probs (``reference.reference_logps``) and optimizer
 steps of ``gsil-logistic`` (``trainer.train``: fp32 master weights under bf16 autocast, at the
 papers' lr 5e-7 by default). Then a copy of ``sweeps/quickstart.yaml`` with one seed and two
 methods (sft, gsil-logistic) runs through ``gsil-bench sweep`` under a time limit.
@@ -246,8 +246,9 @@ def negatives_and_reference(args, size, model, tokenizer, demos, report: dict[st
     each timed."""
     import torch
 
-    from gsil_bench.backend.batches import reference_logps, tokenize_pairs
+    from gsil_bench.backend.batches import tokenize_pairs
     from gsil_bench.backend.chat import render_prompt
+    from gsil_bench.backend.reference import reference_logps
 
     with torch.inference_mode():  # library start-up (cuBLAS handles, kernels) off the clock
         model(input_ids=torch.ones((2, 16), dtype=torch.long, device=args.device))
@@ -288,7 +289,7 @@ def train_and_check(args, size, model, tokenizer, examples, reference, report, w
     how many weights moved, in the masters and after the cast back to bf16."""
     import torch
 
-    from gsil_bench.backend.batches import use_prefix_sharing
+    from gsil_bench.backend.blocks import use_prefix_sharing
     from gsil_bench.backend.model import finish_training
     from gsil_bench.backend.trainer import train
     from gsil_bench.config import OptimConfig

@@ -32,15 +32,17 @@ from accelerate.state import AcceleratorState
 
 from gsil_bench.backend.batches import (
     TrainExample,
-    block_logps,
     collate,
-    collate_packed,
-    collate_shared,
     example_length,
     length_buckets,
     length_grouped,
     move,
     sequence_logps,
+)
+from gsil_bench.backend.blocks import (
+    block_logps,
+    collate_packed,
+    collate_shared,
     use_packing,
     use_prefix_sharing,
 )

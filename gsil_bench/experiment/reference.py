@@ -8,9 +8,10 @@ from typing import Any
 
 import torch
 
-from gsil_bench.backend.batches import TrainExample, reference_logps
+from gsil_bench.backend.batches import TrainExample
 from gsil_bench.backend.cache import DiskCache, code_versions, content_key
 from gsil_bench.backend.model import LOW_PRECISION, parameter_dtype
+from gsil_bench.backend.reference import reference_logps
 
 
 def reference_key(

@@ -24,7 +24,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from gsil_bench.backend.batches import reference_logps, tokenize_pairs
+from gsil_bench.backend.batches import tokenize_pairs
+from gsil_bench.backend.reference import reference_logps
 from gsil_bench.data.records import Message
 from gsil_bench.evaluation.result import BenchmarkResult, mean_or_nan
 from gsil_bench.minisuite.task import TestItem

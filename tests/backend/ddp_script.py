@@ -5,7 +5,8 @@ from pathlib import Path
 
 import torch
 
-from gsil_bench.backend.batches import reference_logps, tokenize_pairs
+from gsil_bench.backend.batches import tokenize_pairs
+from gsil_bench.backend.reference import reference_logps
 from gsil_bench.backend.trainer import train
 from gsil_bench.config import OptimConfig
 from gsil_bench.minisuite.tiny import build_model, train_tokenizer

@@ -107,7 +107,8 @@ def test_a_cut_response_never_ends_with_eos_and_counts_as_truncated():
 def test_reference_logps_come_back_in_input_order_whatever_the_batching(tiny_model, tiny_tokenizer):
     import torch
 
-    from gsil_bench.backend.batches import TrainExample, collate, reference_logps, sequence_logps
+    from gsil_bench.backend.batches import TrainExample, collate, sequence_logps
+    from gsil_bench.backend.reference import reference_logps
 
     model = tiny_model
     # Lengths deliberately out of order, so that sorting by length reorders the batches.

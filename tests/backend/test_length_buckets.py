@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from gsil_bench.backend import trainer as trainer_module
-from gsil_bench.backend.batches import TrainExample, length_buckets, reference_logps
+from gsil_bench.backend.batches import TrainExample, length_buckets
+from gsil_bench.backend.reference import reference_logps
 from gsil_bench.backend.trainer import train
 from gsil_bench.config import OptimConfig
 from gsil_bench.registry import get_loss

@@ -9,15 +9,9 @@ import warnings
 import pytest
 import torch
 
-from gsil_bench.backend import batches
-from gsil_bench.backend.batches import (
-    TrainExample,
-    block_logps,
-    collate,
-    collate_packed,
-    sequence_logps,
-    use_packing,
-)
+from gsil_bench.backend import blocks
+from gsil_bench.backend.batches import TrainExample, collate, sequence_logps
+from gsil_bench.backend.blocks import block_logps, collate_packed, use_packing
 from gsil_bench.backend.trainer import train
 from gsil_bench.config import OptimConfig
 from gsil_bench.registry import get_loss
@@ -79,7 +73,7 @@ def test_packed_logps_and_gradients_equal_padded_rows(tiny_model, with_generated
 
 @pytest.mark.parametrize(("loss", "sharing"), [("sft", False), ("spin", True), ("spin", False)])
 def test_training_packed_matches_padded(tiny_tokenizer, tmp_path, loss, sharing):
-    from gsil_bench.backend.batches import reference_logps
+    from gsil_bench.backend.reference import reference_logps
     from gsil_bench.minisuite.tiny import build_model
 
     def fresh():
@@ -127,7 +121,7 @@ def test_training_packed_matches_padded(tiny_tokenizer, tmp_path, loss, sharing)
 
 
 def test_a_model_without_block_masks_runs_padded_and_says_so_once(tiny_model, monkeypatch):
-    monkeypatch.setattr(batches, "_WARNED", set())
+    monkeypatch.setattr(blocks, "_WARNED", set())
     tiny_model.config._attn_implementation = "flash_attention_2"
     with pytest.warns(UserWarning, match=r"optim\.packing: .*'flash_attention_2'.*run padded"):
         assert use_packing(tiny_model, True) is False

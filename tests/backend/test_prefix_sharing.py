@@ -9,16 +9,10 @@ import warnings
 import pytest
 import torch
 
-from gsil_bench.backend import batches
-from gsil_bench.backend.batches import (
-    TrainExample,
-    block_logps,
-    collate,
-    collate_shared,
-    reference_logps,
-    sequence_logps,
-    use_prefix_sharing,
-)
+from gsil_bench.backend import blocks
+from gsil_bench.backend.batches import TrainExample, collate, sequence_logps
+from gsil_bench.backend.blocks import block_logps, collate_shared, use_prefix_sharing
+from gsil_bench.backend.reference import reference_logps
 from gsil_bench.backend.trainer import train
 from gsil_bench.config import OptimConfig
 from gsil_bench.registry import available, get_loss
@@ -128,7 +122,7 @@ def test_reference_pass_shared_equals_unshared(tiny_model):
 
 
 def test_unsupported_attention_falls_back_and_says_so_once(tiny_model, monkeypatch):
-    monkeypatch.setattr(batches, "_WARNED", set())
+    monkeypatch.setattr(blocks, "_WARNED", set())
     tiny_model.config._attn_implementation = "flash_attention_2"
     with pytest.warns(UserWarning, match="'flash_attention_2'.*run unshared"):
         assert use_prefix_sharing(tiny_model, True) is False
@@ -244,7 +238,7 @@ def test_sliding_window_model_shares_with_its_window_applied():
 def test_mixed_sliding_and_full_layers_fall_back(monkeypatch):
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    monkeypatch.setattr(batches, "_WARNED", set())
+    monkeypatch.setattr(blocks, "_WARNED", set())
     model = _small(
         Qwen2Config,
         Qwen2ForCausalLM,

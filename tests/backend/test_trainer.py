@@ -7,7 +7,8 @@ import json
 import pytest
 import torch
 
-from gsil_bench.backend.batches import collate, reference_logps, sequence_logps, tokenize_pairs
+from gsil_bench.backend.batches import collate, sequence_logps, tokenize_pairs
+from gsil_bench.backend.reference import reference_logps
 from gsil_bench.backend.trainer import batch_indices, lr_factor, plan_steps, train
 from gsil_bench.config import OptimConfig
 from gsil_bench.registry import get_loss

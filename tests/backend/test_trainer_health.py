@@ -11,8 +11,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from gsil_bench.backend.batches import reference_logps, tokenize_pairs
+from gsil_bench.backend.batches import tokenize_pairs
 from gsil_bench.backend.health import SCALER_SKIPS_ALLOWED, STALL_STEPS, Health
+from gsil_bench.backend.reference import reference_logps
 from gsil_bench.backend.trainer import train
 from gsil_bench.config import OptimConfig
 from gsil_bench.errors import NonFiniteLossError, StalledTrainingError

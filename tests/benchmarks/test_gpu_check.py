@@ -48,7 +48,8 @@ def test_attending_pairs_causal_row():
 
 
 def test_attending_pairs_match_the_prefix_sharing_mask():
-    from gsil_bench.backend.batches import TrainExample, collate_shared
+    from gsil_bench.backend.batches import TrainExample
+    from gsil_bench.backend.blocks import collate_shared
 
     example = TrainExample(prompt_ids=[5, 6, 7, 8], real_ids=[9, 10], generated_ids=[11, 12, 13])
     mask = collate_shared([example], pad_id=0)["block_mask"]

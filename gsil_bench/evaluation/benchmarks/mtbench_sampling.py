@@ -27,6 +27,7 @@ class Question(Protocol):
     @property
     def turns(self) -> tuple[str, ...]: ...
 
+
 # fastchat/llm_judge/common.py ``temperature_config`` (FastChat 0e6d3e4), copied value for value.
 FASTCHAT_TEMPERATURES = {
     "writing": 0.7,
