@@ -24,6 +24,11 @@ def prepare_demonstrations(
     from gsil_bench.data.transforms import apply_transforms
 
     if data.source in DATA_SOURCES:
+        if data.first_turn:
+            raise UserError(
+                f"data.first_turn cuts multi-turn records of files, folders and Hub datasets; "
+                f"the registered source {data.source!r} makes its own demonstrations (unset it)"
+            )
         demos = DATA_SOURCES.get(data.source)(data)
     else:
         from gsil_bench.data.loaders import load_demonstrations

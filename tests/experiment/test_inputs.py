@@ -35,6 +35,11 @@ def test_no_demonstrations_left_is_a_user_error(tmp_path):
         prepare_demonstrations(config, seed=0)
 
 
+def test_first_turn_on_the_mini_suite_is_refused_not_ignored():
+    with pytest.raises(UserError, match=r"data\.first_turn .* 'mini'"):
+        prepare_demonstrations(DataConfig(first_turn=True), seed=0)
+
+
 def test_a_model_name_no_provider_claims_is_loaded_as_it_is(tmp_path):
     path, facts = resolve_base_model(
         ModelConfig(name="Qwen/Qwen2.5-0.5B"), DataConfig(), DiskCache(tmp_path), seed=3
