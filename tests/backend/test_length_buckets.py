@@ -4,15 +4,12 @@ padded to its own width, and the loss sees the same per-row log-probs as from on
 from __future__ import annotations
 
 import itertools
-import json
 
 import pytest
 import torch
 
 from gsil_bench.backend import trainer as trainer_module
 from gsil_bench.backend.batches import TrainExample, length_buckets
-from gsil_bench.backend.reference import reference_logps
-from gsil_bench.backend.trainer import train
 from gsil_bench.config import OptimConfig
 from gsil_bench.registry import get_loss
 
@@ -70,66 +67,24 @@ def _examples(vocab: int) -> list[TrainExample]:
 
 @pytest.mark.parametrize(("loss", "sharing"), [("spin", False), ("spin", True), ("sft", False)])
 def test_training_in_buckets_matches_one_forward(
-    tiny_tokenizer, tmp_path, monkeypatch, loss, sharing
+    tiny_tokenizer, same_training, monkeypatch, loss, sharing
 ):
-    from gsil_bench.minisuite.tiny import build_model
-
-    def fresh():
-        return build_model(
-            tiny_tokenizer,
-            hidden_size=32,
-            num_layers=2,
-            num_heads=2,
-            intermediate_size=64,
-            max_positions=256,
-            seed=0,
-        )
-
     examples = _examples(len(tiny_tokenizer))
-    spec = get_loss(loss)
-    with_gen = spec.needs_generated
-    ref = None
-    if spec.needs_reference:
-        ref = reference_logps(fresh(), examples, with_generated=with_gen, batch_size=8, pad_id=0)
+    with_gen = get_loss(loss).needs_generated
     widths = [trainer_module._row_width(e, with_gen, sharing) for e in examples[:8]]
     assert len(length_buckets(widths)) > 1  # the data does exercise several forwards
-    calls: list[int] = []
+    steps, calls, cuts = 4, [0], []
     real_buckets = trainer_module.length_buckets
 
-    def counted(lengths):
+    def whole_then_buckets(lengths):
+        calls[0] += 1
+        if calls[0] <= steps:  # the first run, one micro-batch per step: one padded forward
+            return [list(range(len(lengths)))]
         groups = real_buckets(lengths)
-        calls.append(len(groups))
+        cuts.append(len(groups))
         return groups
 
-    logs, weights = [], []
-    for bucketed in (False, True):
-        if bucketed:
-            monkeypatch.setattr(trainer_module, "length_buckets", counted)
-        else:
-            monkeypatch.setattr(trainer_module, "length_buckets", lambda w: [list(range(len(w)))])
-        model = fresh()
-        optim = OptimConfig(lr=1e-3, batch_size=8, epochs=2, prefix_sharing=sharing)
-        run_dir = tmp_path / f"{loss}-{sharing}-{bucketed}"
-        train(
-            model,
-            examples,
-            loss=spec,
-            hparams=dict(spec.hparams),
-            optim=optim,
-            seed=0,
-            run_dir=run_dir,
-            pad_id=0,
-            reference=ref,
-        )
-        rows = [json.loads(x) for x in (run_dir / "train_log.jsonl").read_text().splitlines()]
-        logs.append(rows)
-        weights.append(torch.cat([p.detach().reshape(-1) for p in model.parameters()]))
-    assert calls and max(calls) > 1
-    assert len(logs[0]) == len(logs[1]) == 4
-    for whole, split in zip(*logs, strict=True):
-        assert set(whole) == set(split)
-        # continuous values only: an accuracy counts strict wins, and at the first step
-        # policy and reference tie up to float rounding
-        for key in {"loss", "grad_norm", "reward/real", "reward/generated"} & set(whole):
-            assert split[key] == pytest.approx(whole[key], abs=1e-5), key
-    torch.testing.assert_close(weights[1], weights[0], atol=1e-5, rtol=0)
+    monkeypatch.setattr(trainer_module, "length_buckets", whole_then_buckets)
+    optim = OptimConfig(lr=1e-3, batch_size=8, epochs=2, prefix_sharing=sharing)
+    same_training(loss, examples, (optim, optim), steps=steps, max_positions=256)
+    assert len(cuts) == steps and max(cuts) > 1

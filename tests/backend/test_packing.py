@@ -3,7 +3,6 @@ mask, position ids restarting per sequence, give the log-probs and gradients of 
 
 from __future__ import annotations
 
-import json
 import warnings
 
 import pytest
@@ -12,9 +11,7 @@ import torch
 from gsil_bench.backend import blocks
 from gsil_bench.backend.batches import TrainExample, collate, sequence_logps
 from gsil_bench.backend.blocks import block_logps, collate_packed, use_packing
-from gsil_bench.backend.trainer import train
 from gsil_bench.config import OptimConfig
-from gsil_bench.registry import get_loss
 
 
 def _examples(n: int, seed: int, vocab: int = 300) -> list[TrainExample]:
@@ -72,52 +69,13 @@ def test_packed_logps_and_gradients_equal_padded_rows(tiny_model, with_generated
 
 
 @pytest.mark.parametrize(("loss", "sharing"), [("sft", False), ("spin", True), ("spin", False)])
-def test_training_packed_matches_padded(tiny_tokenizer, tmp_path, loss, sharing):
-    from gsil_bench.backend.reference import reference_logps
-    from gsil_bench.minisuite.tiny import build_model
-
-    def fresh():
-        return build_model(
-            tiny_tokenizer,
-            hidden_size=32,
-            num_layers=2,
-            num_heads=2,
-            intermediate_size=64,
-            max_positions=128,
-            seed=0,
-        )
-
+def test_training_packed_matches_padded(tiny_tokenizer, same_training, loss, sharing):
     examples = _examples(12, seed=6, vocab=len(tiny_tokenizer))
-    spec = get_loss(loss)
-    ref = None
-    if spec.needs_reference:
-        ref = reference_logps(fresh(), examples, with_generated=True, batch_size=12, pad_id=0)
-    logs, weights = [], []
-    for packing in (False, True):
-        model = fresh()
-        optim = OptimConfig(
-            lr=1e-3, batch_size=4, grad_accum=1, epochs=1, prefix_sharing=sharing, packing=packing
-        )
-        run_dir = tmp_path / f"{loss}-{sharing}-{packing}"
-        train(
-            model,
-            examples,
-            loss=spec,
-            hparams=dict(spec.hparams),
-            optim=optim,
-            seed=0,
-            run_dir=run_dir,
-            pad_id=0,
-            reference=ref,
-        )
-        rows = [json.loads(x) for x in (run_dir / "train_log.jsonl").read_text().splitlines()]
-        logs.append(rows)
-        weights.append(torch.cat([p.detach().reshape(-1) for p in model.parameters()]))
-    assert len(logs[0]) == len(logs[1]) == 3
-    for padded, packed in zip(*logs, strict=True):
-        for key in {"loss", "grad_norm", "reward/real", "reward/generated"} & set(padded):
-            assert packed[key] == pytest.approx(padded[key], abs=1e-5), key
-    torch.testing.assert_close(weights[1], weights[0], atol=1e-5, rtol=0)
+    optims = [
+        OptimConfig(lr=1e-3, batch_size=4, epochs=1, prefix_sharing=sharing, packing=packing)
+        for packing in (False, True)
+    ]
+    same_training(loss, examples, optims, steps=3)
 
 
 def test_a_model_without_block_masks_runs_padded_and_says_so_once(tiny_model, monkeypatch):

@@ -3,7 +3,6 @@ gives the log-probs, losses and gradients of the unshared two-row path."""
 
 from __future__ import annotations
 
-import json
 import warnings
 
 import pytest
@@ -134,48 +133,13 @@ def test_unsupported_attention_falls_back_and_says_so_once(tiny_model, monkeypat
         assert use_prefix_sharing(torch.nn.Linear(2, 2), True) is False
 
 
-def test_training_with_prefix_sharing_matches_unshared(tiny_tokenizer, tmp_path):
-    from gsil_bench.minisuite.tiny import build_model
-
-    def fresh():
-        return build_model(
-            tiny_tokenizer,
-            hidden_size=32,
-            num_layers=2,
-            num_heads=2,
-            intermediate_size=64,
-            max_positions=128,
-            seed=0,
-        )
-
+def test_training_with_prefix_sharing_matches_unshared(tiny_tokenizer, same_training):
     examples = _random_examples(8, seed=4, vocab=len(tiny_tokenizer))
-    ref = reference_logps(fresh(), examples, with_generated=True, batch_size=8, pad_id=0)
-    logs, weights = [], []
-    for sharing in (False, True):
-        model = fresh()
-        optim = OptimConfig(lr=1e-3, batch_size=2, grad_accum=2, epochs=2, prefix_sharing=sharing)
-        spec = get_loss("spin")
-        run_dir = tmp_path / str(sharing)
-        train(
-            model,
-            examples,
-            loss=spec,
-            hparams=dict(spec.hparams),
-            optim=optim,
-            seed=0,
-            run_dir=run_dir,
-            pad_id=0,
-            reference=ref,
-        )
-        rows = [json.loads(x) for x in (run_dir / "train_log.jsonl").read_text().splitlines()]
-        logs.append(rows)
-        weights.append(torch.cat([p.detach().reshape(-1) for p in model.parameters()]))
-    assert len(logs[0]) == len(logs[1]) == 4
-    for plain, shared in zip(*logs, strict=True):
-        assert set(plain) == set(shared)
-        for key in ("loss", "reward/real", "reward/generated", "grad_norm"):
-            assert shared[key] == pytest.approx(plain[key], abs=1e-5)
-    torch.testing.assert_close(weights[1], weights[0], atol=1e-5, rtol=0)
+    optims = [
+        OptimConfig(lr=1e-3, batch_size=2, grad_accum=2, epochs=2, prefix_sharing=sharing)
+        for sharing in (False, True)
+    ]
+    same_training("spin", examples, optims, steps=4)
 
 
 def test_lora_model_shares_with_the_same_logps(tiny_model):
