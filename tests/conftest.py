@@ -35,18 +35,27 @@ def tiny_tokenizer():
 
 
 @pytest.fixture
-def tiny_model(tiny_tokenizer):
+def fresh_tiny(tiny_tokenizer):
+    """A factory of identical tiny Llamas (seed 0), ``max_positions`` as asked."""
     from gsil_bench.minisuite.tiny import build_model
 
-    return build_model(
-        tiny_tokenizer,
-        hidden_size=32,
-        num_layers=2,
-        num_heads=2,
-        intermediate_size=64,
-        max_positions=128,
-        seed=0,
-    )
+    def fresh(max_positions: int = 128):
+        return build_model(
+            tiny_tokenizer,
+            hidden_size=32,
+            num_layers=2,
+            num_heads=2,
+            intermediate_size=64,
+            max_positions=max_positions,
+            seed=0,
+        )
+
+    return fresh
+
+
+@pytest.fixture
+def tiny_model(fresh_tiny):
+    return fresh_tiny()
 
 
 @pytest.fixture

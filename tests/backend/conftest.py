@@ -1,10 +1,10 @@
-"""Fixtures of the backend tests: fresh tiny models and a check that two ways of training
+"""Fixtures of the backend tests: a check that two ways of training
 (padded or prompt-shared, one forward or length buckets, padded or packed) give the same run."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import pytest
 import torch
@@ -18,25 +18,6 @@ from gsil_bench.registry import get_loss
 # What a run's log must agree on: the continuous values (an accuracy counts strict wins, and
 # at the first step policy and reference tie up to float rounding).
 COMPARED = ("loss", "grad_norm", "reward/real", "reward/generated")
-
-
-@pytest.fixture
-def fresh_tiny(tiny_tokenizer) -> Callable[..., torch.nn.Module]:
-    """A factory of identical tiny Llamas (seed 0), ``max_positions`` as asked."""
-    from gsil_bench.minisuite.tiny import build_model
-
-    def fresh(max_positions: int = 128):
-        return build_model(
-            tiny_tokenizer,
-            hidden_size=32,
-            num_layers=2,
-            num_heads=2,
-            intermediate_size=64,
-            max_positions=max_positions,
-            seed=0,
-        )
-
-    return fresh
 
 
 @pytest.fixture

@@ -130,19 +130,8 @@ def test_training_lowers_loss_and_separates_rewards(tiny_model, tiny_tokenizer, 
     assert {"grad_norm", "lr", "tokens_per_s", "reward/accuracy"} <= set(last[-1])
 
 
-def test_resume_matches_uninterrupted_run(tiny_tokenizer, tmp_path):
-    from gsil_bench.minisuite.tiny import build_model
-
-    def fresh():
-        return build_model(
-            tiny_tokenizer,
-            hidden_size=32,
-            num_layers=2,
-            num_heads=2,
-            intermediate_size=64,
-            max_positions=128,
-            seed=0,
-        )
+def test_resume_matches_uninterrupted_run(tiny_tokenizer, fresh_tiny, tmp_path):
+    fresh = fresh_tiny
 
     examples = _examples(tiny_tokenizer)
     spec = get_loss("spin")
