@@ -241,7 +241,7 @@ class EvalConfig(_Section):
         from gsil_bench.evaluation.benchmark import PAPER, check_suite_names, validate_options
 
         check_suite_names(self.suites, "eval.suites", aliases=(PAPER,))
-        validate_options(self.options, "eval.options")
+        validate_options(self.options, "eval.options", lmeval_tasks=self.suites)
         return self
 
 

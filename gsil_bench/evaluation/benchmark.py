@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gsil_bench.errors import UserError
 from gsil_bench.registry import Registry, did_you_mean, target_of
@@ -124,7 +124,15 @@ def register_benchmark(cls: type[BenchmarkT]) -> type[BenchmarkT]:
     return cls
 
 
-def parse_options(benchmark: Benchmark, raw: Mapping[str, Any], where: str) -> BenchmarkOptions:
+class _WithOptions(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def Options(self) -> type[BenchmarkOptions]: ...  # noqa: N802 (the benchmarks' attribute)
+
+
+def parse_options(benchmark: _WithOptions, raw: Mapping[str, Any], where: str) -> BenchmarkOptions:
     """``raw`` as the benchmark's Options; a bad key is a UserError naming ``<where>.<key>``."""
     try:
         return benchmark.Options.model_validate(dict(raw))
@@ -140,13 +148,43 @@ def parse_options(benchmark: Benchmark, raw: Mapping[str, Any], where: str) -> B
         raise UserError(f"{where}.{key}: {err['msg'].removeprefix('Value error, ')}") from None
 
 
-def validate_options(options: Mapping[str, Mapping[str, Any]], where: str) -> None:
-    """Check every ``<where>.<benchmark>.<key>`` against the registry (UserError on the first)."""
+class LmEvalOptions(BenchmarkOptions):
+    """Options of a suite that lm-evaluation-harness runs (a task, group or tag name in
+    ``eval.suites``), e.g. the Open LLM Leaderboard's few-shot count per task."""
+
+    num_fewshot: int | None = Field(
+        None, ge=0, description="Few-shot examples per prompt (None: the task's own default)."
+    )
+    apply_chat_template: bool = Field(False, description="Render prompts with the chat template.")
+    fewshot_as_multiturn: bool | None = Field(
+        None, description="Few-shot examples as chat turns (needs apply_chat_template)."
+    )
+
+
+@dataclass(frozen=True)
+class LmEvalTask:
+    """An lm-eval task as :func:`parse_options` sees a benchmark: a name and its options."""
+
+    name: str
+    Options: ClassVar[type[BenchmarkOptions]] = LmEvalOptions
+
+
+def validate_options(
+    options: Mapping[str, Mapping[str, Any]], where: str, lmeval_tasks: Sequence[str] = ()
+) -> None:
+    """Check every ``<where>.<benchmark>.<key>`` against the registry, or against
+    :class:`LmEvalOptions` for a name in ``lmeval_tasks`` (UserError on the first)."""
     for name, raw in options.items():
+        if name in lmeval_tasks and name not in BENCHMARKS.names():
+            parse_options(LmEvalTask(name), raw, f"{where}.{name}")
+            continue
         try:
             benchmark = BENCHMARKS.get(name)
         except UserError as exc:
-            raise UserError(f"{where}.{name}: {exc}") from None
+            raise UserError(
+                f"{where}.{name}: {exc} (options of an lm-evaluation-harness task need the task "
+                "in eval.suites)"
+            ) from None
         parse_options(benchmark, raw, f"{where}.{name}")
 
 

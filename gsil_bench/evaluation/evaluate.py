@@ -10,7 +10,14 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from gsil_bench.evaluation.benchmark import BENCHMARKS, PAPER, PAPER_BENCHMARKS, parse_options
+from gsil_bench.evaluation.benchmark import (
+    BENCHMARKS,
+    PAPER,
+    PAPER_BENCHMARKS,
+    LmEvalOptions,
+    LmEvalTask,
+    parse_options,
+)
 from gsil_bench.evaluation.result import BenchmarkResult
 
 if TYPE_CHECKING:
@@ -36,6 +43,8 @@ def run_suite(name: str, model: Any, tokenizer: Any, run: RunConfig) -> list[Ben
         return benchmark.run(model, tokenizer, cfg, options, run)
     from gsil_bench.evaluation.lmeval_bridge import run_lmeval
 
+    task = parse_options(LmEvalTask(name), cfg.options.get(name, {}), f"eval.options.{name}")
+    assert isinstance(task, LmEvalOptions)
     return run_lmeval(
         model,
         tokenizer,
@@ -43,6 +52,9 @@ def run_suite(name: str, model: Any, tokenizer: Any, run: RunConfig) -> list[Ben
         limit=cfg.limit,
         include_path=cfg.lmeval_include_path,
         batch_size=cfg.batch_size,
+        num_fewshot=task.num_fewshot,
+        apply_chat_template=task.apply_chat_template,
+        fewshot_as_multiturn=task.fewshot_as_multiturn,
     )
 
 
