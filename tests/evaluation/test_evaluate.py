@@ -43,7 +43,10 @@ def test_unregistered_names_go_to_lm_eval_with_the_shared_settings(monkeypatch):
         ["eval.suites=[arc]", "eval.limit=3", "eval.batch_size=2", "eval.lmeval_include_path=t"],
     )
     results = evaluate_model("model", "tokenizer", run)
-    assert calls == [("arc", {"limit": 3, "include_path": "t", "batch_size": 2})]
+    shared = {"limit": 3, "include_path": "t", "batch_size": 2}
+    # no eval.options.arc: the harness's own few-shot count and prompt format
+    defaults = {"num_fewshot": None, "apply_chat_template": False, "fewshot_as_multiturn": None}
+    assert calls == [("arc", {**shared, **defaults})]
     assert list(results) == ["lm-eval/arc_easy", "lm-eval/arc_challenge"]
     assert results["lm-eval/arc_easy"].seconds > 0  # untimed results get the suite's time
     assert results["lm-eval/arc_challenge"].seconds == 7.0  # timed ones keep theirs
