@@ -278,15 +278,7 @@ def _accumulate_gradients(
         sync = m == optim.grad_accum - 1
         no_sync = contextlib.nullcontext() if sync else accelerator.no_sync(ctx.model)
         with no_sync, accelerator.autocast():
-            if packed:
-                host = collate_packed(
-                    chunk, with_generated=with_gen, shared=shared, pad_id=ctx.pad_id
-                )
-                outputs = (2 if with_gen else 1) * len(chunk)
-                policy, counts = block_logps(ctx.model, move(host, accelerator.device), outputs)
-                fed = int(host["tokens"].sum())
-            else:
-                policy, counts, fed = _micro_logps(ctx, chunk, with_gen, shared)
+            policy, counts, fed = _micro_logps(ctx, chunk, with_gen, shared, packed)
             step_tokens += fed
             logp = _logp_batch(policy, counts, len(chunk), ctx.reference, idx, with_gen)
             out = loss.fn(logp, **ctx.hparams)
@@ -306,17 +298,23 @@ def _accumulate_gradients(
 
 
 def _micro_logps(
-    ctx: _StepContext, chunk: list[TrainExample], with_gen: bool, shared: bool
+    ctx: _StepContext, chunk: list[TrainExample], with_gen: bool, shared: bool, packed: bool
 ) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Summed log-probs and counts of a micro-batch's rows (real responses, then generated
     ones, in ``chunk``'s order) and the tokens fed (prompts counted once per row, as
     unshared, so that throughput compares the same work).
 
-    The rows run as one forward per length bucket (:func:`length_buckets`): each bucket is
-    padded to its own width, and the per-row results are put back in order, so the loss
-    sees the same rows as from one padded forward. A distributed model runs one forward (its
-    gradients synchronise once per backward).
+    ``packed``: one forward of packed rows (:func:`collate_packed`). Otherwise the rows run as
+    one forward per length bucket (:func:`length_buckets`): each bucket is padded to its own
+    width, and the per-row results are put back in order, so the loss sees the same rows as
+    from one padded forward. A distributed model runs one forward (its gradients synchronise
+    once per backward).
     """
+    if packed:
+        host = collate_packed(chunk, with_generated=with_gen, shared=shared, pad_id=ctx.pad_id)
+        outputs = (2 if with_gen else 1) * len(chunk)
+        policy, counts = block_logps(ctx.model, move(host, ctx.accelerator.device), outputs)
+        return policy, counts, int(host["tokens"].sum())
     if ctx.accelerator.num_processes > 1:
         groups = [list(range(len(chunk)))]
     else:
