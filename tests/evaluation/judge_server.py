@@ -16,8 +16,21 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+HH_TEST = DATA / "hh-rlhf" / "harmless-base-test.jsonl.gz"
+JUDGE_PROMPTS = DATA / "mt-bench" / "judge_prompts.jsonl"
+HUMANEVAL = DATA / "humaneval" / "HumanEval.jsonl.gz"
 MARKER = "SAFE-REPLY"
+
+
+def needs(*files: Path):
+    """Skip a test unless every one of the real benchmark ``files`` is here (CI has them in
+    ../shared/data; a user's machine does not)."""
+    missing = [str(f) for f in files if not f.is_file()]
+    return pytest.mark.skipif(bool(missing), reason=f"real benchmark files not found: {missing}")
+
 
 Reply = Callable[[list[dict[str, str]]], str]
 

@@ -27,14 +27,12 @@ from gsil_bench.evaluation.benchmarks.hh_safety import (
 from gsil_bench.evaluation.judging.templates import JudgeTemplate, load_judge_templates
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from judge_server import DATA, JudgeServer, tiny_chat_model  # noqa: E402
+from judge_server import HH_TEST as HH  # noqa: E402
+from judge_server import JUDGE_PROMPTS as PROMPTS  # noqa: E402
+from judge_server import JudgeServer, needs, tiny_chat_model  # noqa: E402
 
-HH = DATA / "hh-rlhf" / "harmless-base-test.jsonl.gz"
-PROMPTS = DATA / "mt-bench" / "judge_prompts.jsonl"
-needs_hh = pytest.mark.skipif(not HH.is_file(), reason=f"HH-RLHF test file not in {DATA}")
-needs_prompts = pytest.mark.skipif(
-    not (HH.is_file() and PROMPTS.is_file()), reason=f"HH-RLHF or MT-Bench files not in {DATA}"
-)
+needs_hh = needs(HH)
+needs_prompts = needs(HH, PROMPTS)
 
 # A pair template with pair-v2's answer markers, so the scripted judge can tell the positions.
 PAIR = JudgeTemplate(

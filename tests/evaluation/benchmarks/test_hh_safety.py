@@ -26,13 +26,22 @@ from gsil_bench.evaluation.judging.templates import load_judge_templates
 
 # The judge server helper sits in tests/evaluation; pytest runs in importlib mode.
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from judge_server import DATA, MARKER, JudgeServer, always_a, pair_winner, tiny_chat_model  # noqa: E402
-
-HH = DATA / "hh-rlhf" / "harmless-base-test.jsonl.gz"
-PROMPTS = DATA / "mt-bench" / "judge_prompts.jsonl"
-needs_data = pytest.mark.skipif(
-    not (HH.is_file() and PROMPTS.is_file()), reason=f"HH-RLHF or MT-Bench files not in {DATA}"
+from judge_server import (  # noqa: E402
+    HH_TEST as HH,
 )
+from judge_server import (
+    JUDGE_PROMPTS as PROMPTS,
+)
+from judge_server import (
+    MARKER,
+    JudgeServer,
+    always_a,
+    needs,
+    pair_winner,
+    tiny_chat_model,
+)
+
+needs_data = needs(HH, PROMPTS)
 
 
 def test_parse_dialogue():

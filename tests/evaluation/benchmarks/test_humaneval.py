@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from math import comb
 from pathlib import Path
 
@@ -19,16 +20,12 @@ from gsil_bench.evaluation.benchmarks.humaneval import (
 )
 from gsil_bench.evaluation.benchmarks.humaneval_protocols import chat_completion, cut_completion
 
-SHARED_HUMANEVAL = (
-    Path(__file__).resolve().parents[3].parent
-    / "shared"
-    / "data"
-    / "humaneval"
-    / "HumanEval.jsonl.gz"
-)
-needs_humaneval = pytest.mark.skipif(
-    not SHARED_HUMANEVAL.is_file(), reason=f"real HumanEval file not found at {SHARED_HUMANEVAL}"
-)
+# The test helpers sit in tests/evaluation; pytest runs in importlib mode.
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from judge_server import HUMANEVAL as SHARED_HUMANEVAL  # noqa: E402
+from judge_server import needs  # noqa: E402
+
+needs_humaneval = needs(SHARED_HUMANEVAL)
 
 TOY = {
     "toy/0": {

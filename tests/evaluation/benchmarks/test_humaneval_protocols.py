@@ -4,6 +4,7 @@ hand from OpenBMB/Eurus eval/Coding/human_eval/evaluate_human_eval.py (commit fd
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,16 +25,12 @@ from gsil_bench.evaluation.benchmarks.humaneval_protocols import (
     sampling_temperature,
 )
 
-SHARED_HUMANEVAL = (
-    Path(__file__).resolve().parents[3].parent
-    / "shared"
-    / "data"
-    / "humaneval"
-    / "HumanEval.jsonl.gz"
-)
-needs_humaneval = pytest.mark.skipif(
-    not SHARED_HUMANEVAL.is_file(), reason=f"real HumanEval file not found at {SHARED_HUMANEVAL}"
-)
+# The test helpers sit in tests/evaluation; pytest runs in importlib mode.
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from judge_server import HUMANEVAL as SHARED_HUMANEVAL  # noqa: E402
+from judge_server import needs  # noqa: E402
+
+needs_humaneval = needs(SHARED_HUMANEVAL)
 
 # HumanEval/0's prompt, copied from the problems file.
 HE0_PROMPT = (
