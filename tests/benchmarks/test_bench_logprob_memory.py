@@ -74,7 +74,10 @@ def test_small_run_report(tmp_path):
     for row in runs.values():
         # 0.6 * 64 = 38.4 -> 38 prompt tokens, 26 response tokens per row, 4 rows.
         assert row["response_tokens"] == 4 * 26
-        assert row["added_mb"] == pytest.approx(row["peak_rss_mb"] - row["rss_before_mb"], abs=0.1)
+        # each of the three is rounded to 0.1 MiB on its own: they may disagree by 3 x 0.05
+        assert row["added_mb"] == pytest.approx(
+            row["peak_rss_mb"] - row["rss_before_mb"], abs=0.151
+        )
         assert row["rss_before_mb"] > 50  # Python and torch alone are more than that
     for key, ratio in report["ratios_project_over_naive"].items():
         assert ratio == pytest.approx(runs["project"][key] / runs["naive"][key])
