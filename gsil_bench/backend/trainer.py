@@ -18,8 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +44,7 @@ from gsil_bench.backend.blocks import (
     use_packing,
     use_prefix_sharing,
 )
+from gsil_bench.backend.checkpoint import Checkpointer
 from gsil_bench.backend.health import Health, stop_now
 from gsil_bench.backend.model import (
     LOW_PRECISION,
@@ -194,38 +193,6 @@ def _check_finite(loss: torch.Tensor, spec: LossSpec, step: int, batch: LogpBatc
         f"loss {spec.name!r} became non-finite at step {step}: {', '.join(parts)}; "
         "lower beta or the learning rate"
     )
-
-
-class Checkpointer:
-    """Keeps the latest resumable state under ``<dir>/checkpoint`` (written atomically)."""
-
-    def __init__(self, directory: Path, accelerator: Accelerator):
-        self.dir = directory
-        self.latest = directory / "checkpoint"
-        self.accelerator = accelerator
-
-    def load(self) -> tuple[int, dict[str, Any]]:
-        """(the step to resume from, the trainer state saved with it)."""
-        state = self.latest / "trainer_state.json"
-        if not state.exists():
-            return 0, {}
-        self.accelerator.load_state(str(self.latest))
-        saved = json.loads(state.read_text())
-        return int(saved["step"]), saved
-
-    def save(self, step: int, extra: dict[str, Any] | None = None) -> None:
-        tmp = self.dir / f".checkpoint-{step}.tmp"
-        self.accelerator.wait_for_everyone()
-        self.accelerator.save_state(str(tmp), safe_serialization=False)
-        if self.accelerator.is_main_process:
-            state = {"step": step, **(extra or {})}
-            (tmp / "trainer_state.json").write_text(json.dumps(state))
-            old = self.dir / ".checkpoint-old"
-            if self.latest.exists():
-                os.replace(self.latest, old)
-            os.replace(tmp, self.latest)
-            shutil.rmtree(old, ignore_errors=True)
-        self.accelerator.wait_for_everyone()
 
 
 def _resume_log(path: Path, upto: int, rewrite: bool) -> list[dict]:
@@ -397,7 +364,9 @@ def train(
     ctx = _StepContext(accelerator, model, examples, loss, hparams, optim, reference, pad_id)
     lengths = [example_length(e) for e in examples] if optim.group_by_length else None
     tokens, began = 0, time.perf_counter()
-    with progress_bar(total, description, enabled=accelerator.is_main_process) as bar:
+    # The last checkpoint write is waited for (and its error raised) however the loop ends.
+    flushing = checkpointer.flushing()
+    with progress_bar(total, description, enabled=accelerator.is_main_process) as bar, flushing:
         bar.set_completed(start)
         for step in range(start, total):
             step_began = time.perf_counter()
@@ -431,10 +400,11 @@ def train(
 
 
 def _checkpoint(checkpointer: Checkpointer, step: int, every: int, extra: dict) -> None:
-    """The periodic checkpoint; after SIGTERM, a checkpoint now and :class:`StopRequested`."""
+    """The periodic checkpoint (written in the background where it can be); after SIGTERM, a
+    checkpoint on disk now and :class:`StopRequested`."""
     stop = stop_now(checkpointer.accelerator)
     if step % every == 0 or stop:
-        checkpointer.save(step, extra)
+        checkpointer.save(step, extra, wait=stop)
     if stop:
         raise StopRequested(f"stopped on SIGTERM; checkpoint saved at step {step}")
 
