@@ -107,6 +107,61 @@ def test_per_check_overhead_is_small():
     assert per_check < 0.25, f"{per_check * 1000:.0f} ms per check"
 
 
+# --- the runner precompiled or from source, its exit seen by pidfd or by polling ----------------
+# Programs with their verdicts worked out by hand: (program, passed, status, text in the detail).
+_VERDICTS = [
+    ("def f(x):\n    return x * 2\n\nassert f(3) == 6\n", True, "passed", ""),
+    ("x = 1\nassert x == 2, 'x is not two'\n", False, "failed", "AssertionError: x is not two"),
+    ("x = 1\n\n\nraise ValueError('third')\n", False, "failed", "(program.py line 4)"),
+    ("def broken(:\n    pass\n", False, "failed", "SyntaxError"),
+    ("import os\nos._exit(0)\n", False, "failed", "ended without finishing"),
+    ("import sys\nsys.exit(0)\n", False, "failed", "SystemExit"),
+]
+
+
+def _argv_spy(monkeypatch) -> list[list[str]]:
+    calls: list[list[str]] = []
+    real = subprocess.Popen
+
+    def spy(args, **kwargs):
+        calls.append(list(args))
+        return real(args, **kwargs)
+
+    monkeypatch.setattr(sandbox.subprocess, "Popen", spy)
+    return calls
+
+
+def _assert_verdicts() -> None:
+    for program, passed, status, text in _VERDICTS:
+        result = run_check(program, timeout_s=5)
+        assert (result.passed, result.status) == (passed, status), (program, result)
+        assert text in result.detail, (program, result)
+
+
+def test_the_runner_arrives_precompiled_when_the_pipe_holds_it(monkeypatch):
+    run_check("pass")  # the isolation probe runs outside the spy
+    calls = _argv_spy(monkeypatch)
+    _assert_verdicts()
+    assert calls and all(argv[-2:] == ["-c", sandbox._BOOT] for argv in calls)
+
+
+def test_a_pipe_too_small_for_the_compiled_runner_falls_back_to_its_source(monkeypatch):
+    run_check("pass")
+    # Larger than any pipe (a one-page pipe is what a user past fs.pipe-user-pages-soft gets).
+    monkeypatch.setattr(sandbox, "_RUNNER_CODE", b"\0" * (8 << 20))
+    calls = _argv_spy(monkeypatch)
+    _assert_verdicts()
+    assert calls and all(argv[-2:] == ["-c", sandbox.RUNNER] for argv in calls)
+
+
+def test_without_pidfd_the_exit_is_polled_with_the_same_verdicts(monkeypatch):
+    monkeypatch.setattr(sandbox, "_pidfd", lambda pid: None)
+    _assert_verdicts()
+    start = time.monotonic()
+    result = run_check("while True:\n    pass\n", timeout_s=1)
+    assert result.status == "timeout" and time.monotonic() - start < 4, result
+
+
 # --- the verdict cannot be faked ------------------------------------------------------------------
 @pytest.mark.parametrize(
     "program",
