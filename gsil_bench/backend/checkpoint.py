@@ -4,21 +4,26 @@ A checkpoint is accelerate's ``save_state`` layout plus ``trainer_state.json`` (
 what :class:`~gsil_bench.backend.health.Health` keeps), written to a temporary directory and
 renamed into place, so that a crash mid-write leaves the previous checkpoint intact.
 
-On a single process the write does not stall training: at the step boundary the model,
+On a single process the write need not stall training: at the step boundary the model,
 optimizer, scheduler and custom-object states are *copied* into CPU memory (the RNG states,
 the scaler and sampler states are small and written right away), and a background thread
 writes the files, ``trainer_state.json`` and the rename while training goes on mutating the
 live tensors. At most one write is in flight: a save, a load and the end of training first
 wait for the previous one, and an error in a background write is raised there, naming the
-checkpoint. Under several processes the save stays synchronous: the rename must wait for
-every process's files (a barrier), and a collective issued from a background thread would
-interleave with the training loop's own collectives.
+checkpoint. This is the default where a core is left for the writer (training on a GPU, or
+on fewer CPU threads than cores: :func:`writer_has_a_core`); elsewhere the write would only
+take the cores training uses. Under several processes the save stays synchronous: the
+rename must wait for every process's files (a barrier), and a collective issued from a
+background thread would interleave with the training loop's own collectives. A snapshot
+holds a second copy of the state in host memory (kept for the next snapshot until training
+ends); where that would take over half the memory available, the save is synchronous.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import json
 import os
 import shutil
@@ -47,17 +52,25 @@ class Checkpointer:
 
     ``asynchronous``: write in a background thread where that is safe (one process, no
     FSDP/DeepSpeed, no save hooks, the snapshot fits in memory); ``False`` always writes
-    synchronously. The files are the same either way.
+    synchronously; ``None`` (the default): in the background where a core is left for the
+    writer (:func:`writer_has_a_core`). The files are the same either way.
     """
 
-    def __init__(self, directory: Path, accelerator: Accelerator, *, asynchronous: bool = True):
+    def __init__(
+        self, directory: Path, accelerator: Accelerator, *, asynchronous: bool | None = None
+    ):
         self.dir = directory
         self.latest = directory / "checkpoint"
         self.accelerator = accelerator
+        if asynchronous is None:
+            asynchronous = writer_has_a_core(accelerator.device)
         self.asynchronous = asynchronous
         self._writer: threading.Thread | None = None
         self._error: BaseException | None = None
         self._warned = False
+        # The copies of the last snapshot, by the live storage they copy: the next snapshot
+        # copies into them (its write has been waited for), 2-3x faster than into new memory.
+        self._buffers: dict[tuple, torch.UntypedStorage] = {}
 
     def load(self) -> tuple[int, dict[str, Any]]:
         """(the step to resume from, the trainer state saved with it)."""
@@ -109,6 +122,8 @@ class Checkpointer:
             except CheckpointWriteError as write_error:
                 error.add_note(str(write_error))
             raise
+        finally:
+            self._buffers = {}
         self.join()
 
     def _save_now(self, tmp: Path, trainer_state: str) -> None:
@@ -140,7 +155,7 @@ class Checkpointer:
     def _snapshot_fits(self) -> bool:
         acc = self.accelerator
         states = [m.state_dict() for m in acc._models] + [o.state_dict() for o in acc._optimizers]
-        need = _storage_bytes(states)
+        need = _storage_bytes(states) - sum(b.nbytes() for b in self._buffers.values())
         available = _available_memory()
         if available is None or need <= _MEMORY_FRACTION * available:
             return True
@@ -165,21 +180,20 @@ class Checkpointer:
             acc.scaler, save_on_each_node=each_node, safe_serialization=False,
         )  # fmt: skip
         memo: dict[tuple, torch.UntypedStorage] = {}
+        snap = functools.partial(cpu_copy, memo=memo, reuse=self._buffers)
         files: dict[Path, tuple[Any, bool]] = {}
         for i, model in enumerate(acc._models):
             name = WEIGHTS_NAME if i == 0 else WEIGHTS_NAME.replace(".", f"_{i}.")
             weights = acc.get_state_dict(model, unwrap=False)
-            files[tmp / name] = (cpu_copy(weights, memo), each_node)
+            files[tmp / name] = (snap(weights), each_node)
         for kind, objects in ((OPTIMIZER_NAME, acc._optimizers), (SCHEDULER_NAME, acc._schedulers)):
             for i, obj in enumerate(objects):
                 name = f"{kind}.bin" if i == 0 else f"{kind}_{i}.bin"
-                files[tmp / name] = (cpu_copy(obj.state_dict(), memo), each_node)
+                files[tmp / name] = (snap(obj.state_dict()), each_node)
         for i, obj in enumerate(acc._custom_objects):
-            files[tmp / f"custom_checkpoint_{i}.pkl"] = (
-                cpu_copy(obj.state_dict(), memo),
-                each_node,
-            )
+            files[tmp / f"custom_checkpoint_{i}.pkl"] = (snap(obj.state_dict()), each_node)
         acc.project_configuration.iteration += 1  # as save_state counts its saves
+        self._buffers = memo
         return files
 
     def _write(self, files: dict[Path, tuple[Any, bool]], tmp: Path, trainer_state: str) -> None:
@@ -191,34 +205,66 @@ class Checkpointer:
             self._error = error
 
 
-def cpu_copy(obj: Any, memo: dict[tuple, torch.UntypedStorage]) -> Any:
+def writer_has_a_core(device: torch.device) -> bool:
+    """Whether a background write runs beside training rather than taking its cores.
+
+    Writing a checkpoint is CPU work (pickling, copying into the page cache). Training on an
+    accelerator leaves the host's cores to it; training on the CPU leaves a core only when
+    torch uses fewer threads than this process may run on. Where none is left, the write
+    only moves into the following steps: measured on 2 busy cores (benchmarks/
+    bench_async_checkpoint.py), the stall was the same as a synchronous save.
+    """
+    if device.type != "cpu":
+        return True
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return torch.get_num_threads() < cores
+
+
+def cpu_copy(
+    obj: Any,
+    memo: dict[tuple, torch.UntypedStorage],
+    reuse: dict[tuple, torch.UntypedStorage] | None = None,
+) -> Any:
     """A copy of ``obj`` (nested dicts, lists, tuples) whose tensors are copies on the CPU.
 
     Tensors that share a storage (tied embeddings, views) share the copied storage, so
-    ``torch.save`` writes the same storages as it would for the originals.
+    ``torch.save`` writes the same storages as it would for the originals. ``memo`` collects
+    the copies by the storage they copy; ``reuse``: an earlier ``memo`` whose copies (no
+    longer read by anyone) are overwritten rather than new memory allocated.
     """
     if isinstance(obj, torch.Tensor):
-        return _copy_tensor(obj, memo)
+        return _copy_tensor(obj, memo, reuse or {})
     if isinstance(obj, dict):
         out = copy.copy(obj)  # keeps the type and attributes (a state dict's ``_metadata``)
         if hasattr(out, "_metadata"):
             out._metadata = copy.deepcopy(out._metadata)
         for key, value in obj.items():
-            out[key] = cpu_copy(value, memo)
+            out[key] = cpu_copy(value, memo, reuse)
         return out
     if type(obj) in (list, tuple):
-        return type(obj)(cpu_copy(value, memo) for value in obj)
+        return type(obj)(cpu_copy(value, memo, reuse) for value in obj)
     return copy.deepcopy(obj)
 
 
-def _copy_tensor(tensor: torch.Tensor, memo: dict[tuple, torch.UntypedStorage]) -> torch.Tensor:
+def _copy_tensor(
+    tensor: torch.Tensor,
+    memo: dict[tuple, torch.UntypedStorage],
+    reuse: dict[tuple, torch.UntypedStorage],
+) -> torch.Tensor:
     if tensor.layout != torch.strided or tensor.is_quantized or type(tensor) is not torch.Tensor:
         return tensor.detach().to("cpu", copy=True)
     storage = tensor.untyped_storage()
     key = (storage.data_ptr(), storage.nbytes(), str(storage.device))
     copied = memo.get(key) if storage.nbytes() else None
     if copied is None:
-        copied = storage.clone() if storage.device.type == "cpu" else storage.cpu()
+        copied = reuse.get(key)
+        if copied is not None and storage.nbytes():
+            copied.copy_(storage)
+        else:
+            copied = storage.clone() if storage.device.type == "cpu" else storage.cpu()
         memo[key] = copied
     out = torch.empty((0,), dtype=tensor.dtype)
     return out.set_(copied, tensor.storage_offset(), tensor.size(), tensor.stride())

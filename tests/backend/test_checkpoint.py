@@ -90,7 +90,7 @@ def test_async_checkpoint_holds_the_state_of_its_step(fresh_tiny, tmp_path, monk
     moments = {i: s["exp_avg"].clone() for i, s in optimizer.state_dict()["state"].items()}
     rng = torch.get_rng_state()
     opened, _ = _gate(monkeypatch)
-    checkpointer = Checkpointer(tmp_path, accelerator)
+    checkpointer = Checkpointer(tmp_path, accelerator, asynchronous=True)
     checkpointer.save(1, {"note": "x"})
     assert not (tmp_path / "checkpoint").exists()  # the write waits for the gate
     _step(model, optimizer, scheduler)  # training goes on and changes every live tensor
@@ -109,11 +109,27 @@ def test_async_checkpoint_holds_the_state_of_its_step(fresh_tiny, tmp_path, monk
     assert json.loads((saved / "trainer_state.json").read_text()) == {"step": 1, "note": "x"}
 
 
+def test_a_later_snapshot_copies_into_the_earlier_memory_and_holds_new_values(fresh_tiny, tmp_path):
+    accelerator, model, optimizer, scheduler = _setup(fresh_tiny())
+    checkpointer = Checkpointer(tmp_path, accelerator, asynchronous=True)
+    checkpointer.save(1)
+    checkpointer.join()
+    first = {k: b.data_ptr() for k, b in checkpointer._buffers.items()}
+    _step(model, optimizer, scheduler)
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+    checkpointer.save(2)
+    checkpointer.join()
+    assert {k: b.data_ptr() for k, b in checkpointer._buffers.items()} == first
+    _assert_same(weights, _load(tmp_path / "checkpoint" / "pytorch_model.bin"))
+    state = _load(tmp_path / "checkpoint" / "optimizer.bin")["state"]
+    assert all(int(s["step"]) == 2 for s in state.values())
+
+
 def test_async_and_sync_saves_write_the_same_files(fresh_tiny, tmp_path):
     accelerator, *_ = _setup(fresh_tiny())
     sync, background = tmp_path / "sync", tmp_path / "async"
     Checkpointer(sync, accelerator, asynchronous=False).save(3, {"a": 1})
-    checkpointer = Checkpointer(background, accelerator)
+    checkpointer = Checkpointer(background, accelerator, asynchronous=True)
     checkpointer.save(3, {"a": 1})
     assert checkpointer._writer is not None  # it did go through the background path
     checkpointer.join()
@@ -136,7 +152,7 @@ def test_async_and_sync_saves_write_the_same_files(fresh_tiny, tmp_path):
 def test_one_write_in_flight(fresh_tiny, tmp_path, monkeypatch):
     accelerator, *_ = _setup(fresh_tiny())
     opened, log = _gate(monkeypatch)
-    checkpointer = Checkpointer(tmp_path, accelerator)
+    checkpointer = Checkpointer(tmp_path, accelerator, asynchronous=True)
     checkpointer.save(1)
     threading.Timer(0.2, opened.set).start()
     checkpointer.save(2)  # waits for the write of step 1 (released by the timer)
@@ -151,7 +167,7 @@ def test_a_failed_background_write_is_raised_naming_the_checkpoint(
     fresh_tiny, tmp_path, monkeypatch
 ):
     accelerator, *_ = _setup(fresh_tiny())
-    checkpointer = Checkpointer(tmp_path, accelerator)
+    checkpointer = Checkpointer(tmp_path, accelerator, asynchronous=True)
     checkpointer.save(1, wait=True)  # a good checkpoint first
 
     def full(obj, path, **kwargs):
@@ -174,10 +190,19 @@ def test_a_failed_background_write_is_raised_naming_the_checkpoint(
 def test_a_stop_saves_synchronously(fresh_tiny, tmp_path, monkeypatch):
     accelerator, *_ = _setup(fresh_tiny())
     opened, log = _gate(monkeypatch)
-    checkpointer = Checkpointer(tmp_path, accelerator)
+    checkpointer = Checkpointer(tmp_path, accelerator, asynchronous=True)
     checkpointer.save(1, wait=True)
     assert checkpointer._writer is None and log == []  # no background write was started
     assert json.loads((tmp_path / "checkpoint" / "trainer_state.json").read_text())["step"] == 1
+
+
+def test_background_writes_where_a_core_is_left_for_them(monkeypatch):
+    # the autouse fixture runs torch on 1 thread
+    monkeypatch.setattr(checkpoint_module.os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    assert not checkpoint_module.writer_has_a_core(torch.device("cpu"))
+    assert checkpoint_module.writer_has_a_core(torch.device("cuda"))
+    monkeypatch.setattr(checkpoint_module.os, "sched_getaffinity", lambda pid: {0, 1})
+    assert checkpoint_module.writer_has_a_core(torch.device("cpu"))
 
 
 def test_cpu_copy_is_a_copy_that_keeps_shared_storages():
@@ -223,6 +248,7 @@ def test_resume_from_background_checkpoints_matches_uninterrupted_run(
         real_save(obj, path, **kw)
 
     monkeypatch.setattr(checkpoint_module, "save", slow)
+    monkeypatch.setattr(checkpoint_module, "writer_has_a_core", lambda device: True)
     calls = {"n": 0}
 
     def crashing(batch, **hp):
