@@ -7,13 +7,14 @@ as ``train`` prepares it; the checkpoint (weights, two Adam moments, RNG, schedu
 tokens on one thread.
 
 Stall of a checkpoint = (wall time from the save call until the checkpoint is on disk and
-``--after`` more training steps are done) - ``--after`` x the median step time without a
-checkpoint. Synchronously that is the save itself; in the background it is the snapshot copy
+``--after`` more training steps are done) - (wall time of ``--after`` steps without a
+checkpoint, measured right before: paired, so that the load of a shared machine drifts less
+between the two). Synchronously that is the save itself; in the background it is the snapshot copy
 plus whatever the writer thread takes from the training steps it overlaps (the write is
 waited for after those steps, as the next save would). The two modes alternate, ``--repeats``
 times each; medians are printed, and the ratio async / sync.
 
-    python benchmarks/bench_async_checkpoint.py [--repeats 3] [--threads 1] [--dir /tmp]
+    python benchmarks/bench_async_checkpoint.py [--repeats 7] [--after 1] [--threads 1] [--dir /tmp]
 """
 
 from __future__ import annotations
@@ -61,25 +62,27 @@ def setup(batch: int, tokens: int):
     return accelerator, step, params
 
 
-def stall(
-    checkpointer: Checkpointer, step, step_s: float, after: int, n: int
-) -> tuple[float, float]:
+def stall(checkpointer: Checkpointer, step, after: int, n: int) -> tuple[float, float]:
     """(seconds the save call blocks, the stall as defined above)."""
+    began = time.perf_counter()
+    for _ in range(after):
+        step()
+    without = time.perf_counter() - began
     began = time.perf_counter()
     checkpointer.save(n)
     blocked = time.perf_counter() - began
     for _ in range(after):
         step()
     checkpointer.join()
-    return blocked, time.perf_counter() - began - after * step_s
+    return blocked, time.perf_counter() - began - without
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--tokens", type=int, default=128)
-    parser.add_argument("--after", type=int, default=3, help="training steps after the save")
+    parser.add_argument("--after", type=int, default=1, help="training steps after the save")
     parser.add_argument("--threads", type=int, default=1, help="torch threads for training")
     parser.add_argument("--dir", type=Path, default=None, help="where to write (a temp dir)")
     args = parser.parse_args()
@@ -100,7 +103,7 @@ def main() -> None:
         }
         for n in range(args.repeats):
             for mode, checkpointer in checkpointers.items():
-                results[mode].append(stall(checkpointer, step, step_s, args.after, n + 1))
+                results[mode].append(stall(checkpointer, step, args.after, n + 1))
         size = sum(f.stat().st_size for f in (Path(tmp) / "sync" / "checkpoint").iterdir())
     print(f"model: {params / 1e6:.1f}M parameters, checkpoint {size / 2**20:.0f} MiB")
     print(

@@ -40,7 +40,7 @@ def _setup(model):
 
 
 def _step(model, optimizer, scheduler):
-    ids = torch.randint(0, 100, (2, 8))
+    ids = torch.randint(0, 100, (2, 8)).to(next(model.parameters()).device)
     model(input_ids=ids, labels=ids).loss.backward()
     optimizer.step()
     scheduler.step()
@@ -196,13 +196,12 @@ def test_a_stop_saves_synchronously(fresh_tiny, tmp_path, monkeypatch):
     assert json.loads((tmp_path / "checkpoint" / "trainer_state.json").read_text())["step"] == 1
 
 
-def test_background_writes_where_a_core_is_left_for_them(monkeypatch):
-    # the autouse fixture runs torch on 1 thread
-    monkeypatch.setattr(checkpoint_module.os, "sched_getaffinity", lambda pid: {0}, raising=False)
+def test_background_writes_by_default_only_beside_accelerator_training(fresh_tiny, tmp_path):
+    accelerator, *_ = _setup(fresh_tiny())
+    on_cpu = accelerator.device.type == "cpu"
+    assert Checkpointer(tmp_path, accelerator).asynchronous is not on_cpu
     assert not checkpoint_module.writer_has_a_core(torch.device("cpu"))
     assert checkpoint_module.writer_has_a_core(torch.device("cuda"))
-    monkeypatch.setattr(checkpoint_module.os, "sched_getaffinity", lambda pid: {0, 1})
-    assert checkpoint_module.writer_has_a_core(torch.device("cpu"))
 
 
 def test_cpu_copy_is_a_copy_that_keeps_shared_storages():
