@@ -52,8 +52,8 @@ class Checkpointer:
 
     ``asynchronous``: write in a background thread where that is safe (one process, no
     FSDP/DeepSpeed, no save hooks, the snapshot fits in memory); ``False`` always writes
-    synchronously; ``None`` (the default): in the background where a core is left for the
-    writer (:func:`writer_has_a_core`). The files are the same either way.
+    synchronously; ``None`` (the default): in the background beside training on an
+    accelerator (:func:`writer_has_a_core`). The files are the same either way.
     """
 
     def __init__(
