@@ -1,6 +1,8 @@
 """Run untrusted generated code and say whether it ran to the end without raising.
 
-Each program runs in a fresh interpreter (``python -I -S``) in its own process group, with a
+Each program runs in a process of its own, in its own process group: a fresh interpreter
+(``python -I -S``), or (as root with ``unshare``) a fork of one such interpreter kept warm for the
+purpose, holding nothing but the runner (:mod:`gsil_bench.evaluation.sandbox_zygote`), with a
 wall-clock timeout, CPU/address-space/file-size/process rlimits, a scratch working directory that
 is deleted afterwards, and an environment holding none of the caller's variables. Where the OS
 allows it (checked once by running a probe program), it also gets fresh network, PID and mount
@@ -43,7 +45,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from gsil_bench.evaluation import sandbox_cgroup
+from gsil_bench.evaluation import sandbox_cgroup, sandbox_zygote
 from gsil_bench.evaluation.sandbox_cgroup import CgroupSupport, CheckCgroup
 from gsil_bench.evaluation.sandbox_isolation import (
     CROWD,
@@ -78,6 +80,11 @@ _UNFINISHED = "ended without finishing the program"
 # loads it, instead of compiling its source each time (about 1.7 ms of CPU per check).
 _RUNNER_CODE = marshal.dumps(compile(RUNNER, "<string>", "exec"))
 _BOOT = "import marshal, sys; exec(marshal.load(sys.stdin.buffer))"  # reads the code, not more
+# The zygote holds the runner's functions and starts each check's `_main()` itself.
+assert RUNNER.endswith("\n_main()\n")
+_RUNNER_LIB = marshal.dumps(compile(RUNNER.removesuffix("_main()\n"), "<string>", "exec"))
+# A check started by the zygote finds its pipes at these numbers (0-2: config, output, output).
+_AT = {"fd": 3, "control_fd": 4, "pause_fd": 5, "cgroup_fd": 6}
 
 
 @dataclass(frozen=True)
@@ -142,6 +149,20 @@ def _isolation() -> Isolation:
 
 
 def _probe_passes(program: str, candidate: Isolation, cgroups: CgroupSupport | None = None) -> bool:
+    if _probe_once(program, candidate, cgroups):
+        return True
+    if sandbox_zygote.usable_prefix(candidate.prefix) is None or sandbox_zygote.is_off():
+        return False
+    # A candidate must not be lost to a zygote that cannot start its checks: fresh interpreters
+    # then start every check, and the candidate is judged by them.
+    with sandbox_zygote.suspended():
+        passed = _probe_once(program, candidate, cgroups)
+    if passed:
+        sandbox_zygote.give_up(RuntimeError("its check failed a probe that passes without it"))
+    return passed
+
+
+def _probe_once(program: str, candidate: Isolation, cgroups: CgroupSupport | None) -> bool:
     scratch = tempfile.mkdtemp(prefix="gsil-sandbox-probe-")
     try:
         return _run(program, candidate, cgroups, scratch, 10.0, 1024, time.monotonic()).passed
@@ -246,13 +267,21 @@ def _run_as(
     pause_r, pause_w = os.pipe()  # our b"S"top / b"C"ontinue, to the supervisor
     os.set_blocking(pause_w, False)
     pipes = {"fd": verdict_w, "control_fd": control_w, "pause_fd": pause_r}
+    how = sandbox_zygote.usable_prefix(iso.prefix)
+    zygote = sandbox_zygote.get(_RUNNER_LIB) if how is not None else None
+    if zygote is not None:
+        pipes = {name: _AT[name] for name in pipes}
     config = _config(nonce, pipes, scratch, iso, uid, cgroup, timeout_s, memory_mb)
+    if zygote is not None and cgroup is not None:
+        config["cgroup_fd"] = _AT["cgroup_fd"]
     # The config (with the nonce) travels on stdin, never on argv, which /proc shows to anyone.
     # Both are written before the runner starts: only if the pipe holds them (a user past
     # fs.pipe-user-pages-soft gets one-page pipes), else the config alone and the runner's source.
     payload = marshal.dumps(config)
     boot = ["-c", RUNNER]
-    if fcntl.fcntl(config_w, fcntl.F_GETPIPE_SZ) >= len(_RUNNER_CODE) + len(payload):
+    if zygote is not None:
+        pass  # the zygote has the runner already
+    elif fcntl.fcntl(config_w, fcntl.F_GETPIPE_SZ) >= len(_RUNNER_CODE) + len(payload):
         payload, boot = _RUNNER_CODE + payload, ["-c", _BOOT]
     while payload:
         payload = payload[os.write(config_w, payload) :]
@@ -261,24 +290,42 @@ def _run_as(
     env["LANG"] = "C.UTF-8"
     fds: tuple[int, ...] = (verdict_w, control_w, pause_r) if iso.supervised else (verdict_w,)
     fds += () if cgroup is None else (cgroup.procs_fd,)
+    proc: subprocess.Popen[bytes] | _Launched
     try:
-        proc = subprocess.Popen(
-            [*iso.prefix, sys.executable, "-I", "-S", *boot],
-            stdin=config_r,
-            stdout=out_w,
-            stderr=out_w,
-            pass_fds=fds,
-            process_group=0,  # in the caller's session and autogroup: see DEMOTION
-            env=env,
-            cwd=scratch,
-        )
+        if zygote is not None and how is not None:
+            at = [(config_r, 0), (out_w, 1), (out_w, 2), (verdict_w, _AT["fd"])]
+            if iso.supervised:
+                at += [(control_w, _AT["control_fd"]), (pause_r, _AT["pause_fd"])]
+            if cgroup is not None:
+                at.append((cgroup.procs_fd, _AT["cgroup_fd"]))
+            proc = _launch(zygote, how, at, env, scratch)
+        else:
+            proc = subprocess.Popen(
+                [*iso.prefix, sys.executable, "-I", "-S", *boot],
+                stdin=config_r,
+                stdout=out_w,
+                stderr=out_w,
+                pass_fds=fds,
+                process_group=0,  # in the caller's session and autogroup: see DEMOTION
+                env=env,
+                cwd=scratch,
+            )
+    except _ZygoteFailed as exc:  # from now on fresh interpreters; this check too
+        sandbox_zygote.give_up(exc.__cause__ or exc)
+        for fd in (verdict_r, out_r, control_r, pause_w):
+            os.close(fd)
+        zygote_failed = True
     except OSError as exc:
         for fd in (verdict_r, out_r, control_r, pause_w):
             os.close(fd)
         return CheckResult(False, "error", f"sandbox could not start: {exc}", _since(start))
+    else:
+        zygote_failed = False
     finally:
         for fd in (config_r, verdict_w, out_w, control_w, pause_r):
             os.close(fd)
+    if zygote_failed:
+        return _run_as(program, iso, uid, cgroup, scratch, timeout_s, memory_mb, start)
     deadline = start + timeout_s
     if iso.supervised:
         TURNS.add(proc.pid, pause_w)
@@ -340,6 +387,35 @@ def _config(
     return config
 
 
+class _ZygoteFailed(Exception):
+    pass
+
+
+@dataclass
+class _Launched:
+    """A runner the zygote started: not our child, its exit shows on a pidfd."""
+
+    pid: int
+    exit_fd: int
+    zygote: sandbox_zygote.Zygote
+    returncode: int | None = None
+
+
+def _launch(
+    zygote: sandbox_zygote.Zygote,
+    how: tuple[int, bool, bool],
+    at: list[tuple[int, int]],
+    env: dict[str, str],
+    cwd: str,
+) -> _Launched:
+    try:
+        pid = zygote.spawn(how, at, env, cwd)
+    except (OSError, EOFError, ValueError, TypeError) as exc:
+        raise _ZygoteFailed(str(exc)) from exc
+    # Not yet reaped (the zygote waits for our word), so the pid is still this check's.
+    return _Launched(pid, os.pidfd_open(pid), zygote)
+
+
 class _Follow:
     """Follows the supervisor's demotions (one nice value a line, 20 for SCHED_IDLE): turns from
     PAUSE_NICE on, and the cgroup's ``cpu.weight`` where there is one with the cpu controller."""
@@ -359,7 +435,7 @@ class _Follow:
 
 
 def _collect(
-    proc: subprocess.Popen[bytes],
+    proc: subprocess.Popen[bytes] | _Launched,
     verdict_r: int,
     out_r: int,
     control_r: int,
@@ -379,7 +455,7 @@ def _collect(
             if remaining <= 0:
                 timed_out = True
                 break
-            if _exited(proc.pid):
+            if _exited(proc):
                 # Drain what is already buffered; a leftover child (no PID namespace) may still
                 # hold the pipes open, so never wait for EOF here.
                 _kill_group(proc.pid)
@@ -437,7 +513,10 @@ def _drain(open_fds: list[int], chunks: dict[int, bytearray], wait: float) -> in
     return dropped
 
 
-def _exited(pid: int) -> bool:
+def _exited(proc: subprocess.Popen[bytes] | _Launched) -> bool:
+    if isinstance(proc, _Launched):
+        return bool(select.select([proc.exit_fd], [], [], 0)[0])
+    pid = proc.pid
     # WNOWAIT leaves the zombie in place, so the process group id cannot be reused by another
     # process before we have killed the group.
     try:
@@ -452,8 +531,20 @@ def _kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
 
 
-def _reap(proc: subprocess.Popen[bytes]) -> float:
+def _reap(proc: subprocess.Popen[bytes] | _Launched) -> float:
     """Wait for the runner; return the CPU seconds it and its reaped children used."""
+    if isinstance(proc, _Launched):
+        os.close(proc.exit_fd)
+        try:
+            answer = proc.zygote.reap(proc.pid)
+        except (OSError, EOFError, ValueError, TypeError) as exc:
+            sandbox_zygote.give_up(exc)
+            answer = None
+        if answer is None:
+            proc.returncode = -1
+            return 0.0
+        proc.returncode = os.waitstatus_to_exitcode(answer[0])
+        return answer[1]
     try:
         _, status, usage = os.wait4(proc.pid, 0)
     except ChildProcessError:

@@ -16,8 +16,19 @@ from pathlib import Path
 
 import pytest
 
-from gsil_bench.evaluation import sandbox
+from gsil_bench.evaluation import sandbox, sandbox_zygote
 from gsil_bench.evaluation.sandbox import isolation_report, run_check
+
+
+@pytest.fixture(autouse=True, params=["zygote", "fresh"])
+def start_path(request, monkeypatch):
+    """Every test runs both ways a check can start: forked by the zygote (as root with
+    ``unshare``) and as a fresh ``unshare ... python`` per check."""
+    if request.param == "fresh":
+        monkeypatch.setattr(sandbox_zygote, "usable_prefix", lambda prefix: None)
+    elif sandbox_zygote.usable_prefix(sandbox._isolation().prefix) is None:
+        pytest.skip("no zygote here (not root, or no unshare/pidfd): fresh interpreters only")
+    return request.param
 
 
 def _namespaces() -> list[str]:
@@ -138,14 +149,18 @@ def _assert_verdicts() -> None:
         assert text in result.detail, (program, result)
 
 
-def test_the_runner_arrives_precompiled_when_the_pipe_holds_it(monkeypatch):
+def test_the_runner_arrives_precompiled_when_the_pipe_holds_it(monkeypatch, start_path):
+    if start_path == "zygote":
+        pytest.skip("the zygote holds the runner: no interpreter is started per check")
     run_check("pass")  # the isolation probe runs outside the spy
     calls = _argv_spy(monkeypatch)
     _assert_verdicts()
     assert calls and all(argv[-2:] == ["-c", sandbox._BOOT] for argv in calls)
 
 
-def test_a_pipe_too_small_for_the_compiled_runner_falls_back_to_its_source(monkeypatch):
+def test_a_pipe_too_small_for_the_compiled_runner_falls_back_to_its_source(monkeypatch, start_path):
+    if start_path == "zygote":
+        pytest.skip("the zygote holds the runner: no interpreter is started per check")
     run_check("pass")
     # Larger than any pipe (a one-page pipe is what a user past fs.pipe-user-pages-soft gets).
     monkeypatch.setattr(sandbox, "_RUNNER_CODE", b"\0" * (8 << 20))
@@ -160,6 +175,74 @@ def test_without_pidfd_the_exit_is_polled_with_the_same_verdicts(monkeypatch):
     start = time.monotonic()
     result = run_check("while True:\n    pass\n", timeout_s=1)
     assert result.status == "timeout" and time.monotonic() - start < 4, result
+
+
+def test_both_ways_give_the_program_the_same_interpreter(monkeypatch):
+    # What a program can observe of its interpreter is the same however the check started.
+    program = (
+        "import os, sys\n"
+        "print(sys.argv, sorted(os.environ), sys.flags.isolated, sys.flags.no_site, sys.path,"
+        " os.getpid(), os.getppid(), __name__, os.getcwd() == os.environ['HOME'],"
+        " len(os.listdir('/proc/self/fd')))\n"  # which numbers differs: the config names them
+    )
+    seen = run_check(program).output
+    monkeypatch.setattr(sandbox_zygote, "usable_prefix", lambda prefix: None)
+    assert run_check(program).output == seen
+    assert "['-c'] ['HOME', 'LANG', 'PATH', 'TMPDIR'] 1 1" in seen, seen
+
+
+def test_a_dead_zygote_means_fresh_interpreters_with_the_same_verdicts(monkeypatch, start_path):
+    if start_path == "fresh":
+        pytest.skip("about the zygote")
+    monkeypatch.setattr(sandbox_zygote, "_zygote", None)
+    monkeypatch.setattr(sandbox_zygote, "_broken", False)
+    assert run_check("pass").passed
+    zygote = sandbox_zygote._zygote
+    assert zygote is not None
+    zygote._proc.kill()
+    zygote._proc.wait()
+    monkeypatch.setattr(type(zygote), "alive", property(lambda self: True))
+    _assert_verdicts()
+    assert sandbox_zygote._broken
+
+
+def test_a_check_out_of_time_at_once_is_still_killed():
+    # The deadline passes before the runner got far: its group must already exist to be killed
+    # (else the reap below would wait for the whole sleep).
+    start = time.monotonic()
+    result = run_check("import time\ntime.sleep(60)\n", timeout_s=0.001)
+    assert result.status == "timeout" and time.monotonic() - start < 5, result
+
+
+def test_a_zygote_that_cannot_start_checks_costs_no_isolation(monkeypatch, start_path):
+    if start_path == "fresh":
+        pytest.skip("about the zygote")
+    expected = sandbox._isolation()
+    monkeypatch.setattr(sandbox, "_chosen", None)
+    monkeypatch.setattr(sandbox_zygote, "_zygote", None)
+    monkeypatch.setattr(sandbox_zygote, "_broken", False)
+    # unshare(2) refuses these flags: every check the zygote starts dies before its runner.
+    monkeypatch.setattr(sandbox_zygote, "CLONE", dict.fromkeys(sandbox_zygote.CLONE, 0x7F))
+    assert sandbox._isolation() == expected  # judged by fresh interpreters instead
+    assert sandbox_zygote._broken
+    _assert_verdicts()
+
+
+def test_the_zygote_holds_none_of_the_callers_environment(monkeypatch, start_path):
+    if start_path == "fresh":
+        pytest.skip("about the zygote")
+    secret = "gsil-secret-" + secrets.token_hex(8)
+    monkeypatch.setenv("GSIL_TEST_SECRET", secret)
+    zygote = sandbox_zygote.Zygote(sandbox._RUNNER_LIB)
+    try:
+        environ = Path(f"/proc/{zygote._proc.pid}/environ").read_bytes()
+        assert secret.encode() not in environ
+        assert sorted(e.split(b"=")[0] for e in environ.split(b"\0") if e) == [b"LANG", b"PATH"]
+        assert os.readlink(f"/proc/{zygote._proc.pid}/cwd") == "/"
+    finally:
+        zygote.close()
+        zygote._proc.kill()
+        zygote._proc.wait()
 
 
 # --- the verdict cannot be faked ------------------------------------------------------------------
