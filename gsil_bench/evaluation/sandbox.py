@@ -114,6 +114,10 @@ def isolation_report() -> dict[str, Any]:
             + f" or past {CROWD} processes",
         }
     )
+    if sandbox_zygote.usable_prefix(iso.prefix) is not None and not sandbox_zygote.is_off():
+        report["start"] = "fork of a warm zygote (python -I -S holding only the runner) per check"
+    else:
+        report["start"] = "a fresh interpreter (python -I -S) per check"
     if _cgroups is not None:
         report["memory"] = f"cgroup v2 per check under {_cgroups.parent}: memory.max = memory_mb"
     elif iso.supervised:

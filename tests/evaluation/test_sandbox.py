@@ -206,6 +206,11 @@ def test_a_dead_zygote_means_fresh_interpreters_with_the_same_verdicts(monkeypat
     assert sandbox_zygote._broken
 
 
+def test_the_report_says_how_checks_start(start_path):
+    expected = {"zygote": "fork of a warm zygote", "fresh": "a fresh interpreter"}[start_path]
+    assert isolation_report()["start"].startswith(expected)
+
+
 def test_a_check_out_of_time_at_once_is_still_killed():
     # The deadline passes before the runner got far: its group must already exist to be killed
     # (else the reap below would wait for the whole sleep).
