@@ -159,6 +159,33 @@ def test_canonical_solutions_pass_and_empty_completions_fail():
     assert score_samples(empty, problems, progress=False).metrics["pass@1"] == 0.0
 
 
+@needs_humaneval
+def test_zygote_and_fresh_interpreters_give_the_same_verdicts(monkeypatch):
+    # The sandbox starts checks as forks of a warm zygote where it can; the verdicts (and their
+    # details: exception and line) must be those of a fresh interpreter per check.
+    from gsil_bench.evaluation import sandbox, sandbox_zygote
+
+    problems = list(load_problems(SHARED_HUMANEVAL).values())[:24]
+    programs = [check_program(p, p["canonical_solution"]) for p in problems]
+    programs += [check_program(p, "    return None\n") for p in problems]
+    programs += [check_program(p, "    return 1 / 0\n") for p in problems[:4]]
+
+    def verdicts() -> list[tuple[bool, str, str]]:
+        return [
+            (r.passed, r.status, r.detail)
+            for r in (sandbox.run_check(program, timeout_s=5) for program in programs)
+        ]
+
+    default = verdicts()
+    monkeypatch.setattr(sandbox_zygote, "usable_prefix", lambda prefix: None)
+    assert verdicts() == default
+    assert [passed for passed, _, _ in default[:24]] == [True] * 24
+    assert all(status == "failed" for _, status, _ in default[24:])
+    assert all(
+        detail.startswith("ZeroDivisionError: division by zero") for *_, detail in default[48:]
+    )
+
+
 def test_run_humaneval_with_the_tiny_model(tmp_path, tiny_model, tiny_tokenizer):
     path = tmp_path / "problems.jsonl"
     path.write_text("".join(json.dumps(p) + "\n" for p in TOY.values()))
