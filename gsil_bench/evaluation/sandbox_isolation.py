@@ -43,8 +43,9 @@ from typing import Any
 log = logging.getLogger("gsil_bench.evaluation.sandbox")
 
 # --- the trusted runner -------------------------------------------------------------------------
-# Runs as `python -I -S -c RUNNER` inside the namespaces; reads its config from stdin, then hides
-# paths, sets limits, drops privileges and executes program.py. Kept free of slow imports.
+# Runs inside the namespaces, in `python -I -S` (loaded from stdin precompiled, or from `-c`) or in
+# a fork of the zygote (sandbox_zygote), which calls `_main()`; reads its config from stdin, then
+# hides paths, sets limits, drops privileges and executes program.py. Kept free of slow imports.
 RUNNER = r"""
 import os, sys, marshal, resource
 def _mounts(cfg, libc, ctypes):
