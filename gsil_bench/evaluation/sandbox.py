@@ -417,7 +417,13 @@ def _launch(
     except (OSError, EOFError, ValueError, TypeError) as exc:
         raise _ZygoteFailed(str(exc)) from exc
     # Not yet reaped (the zygote waits for our word), so the pid is still this check's.
-    return _Launched(pid, os.pidfd_open(pid), zygote)
+    try:
+        return _Launched(pid, os.pidfd_open(pid), zygote)
+    except OSError as exc:  # no pidfds on this kernel after all: undo, then fresh interpreters
+        _kill_group(pid)
+        with contextlib.suppress(OSError, EOFError, ValueError, TypeError):
+            zygote.reap(pid)
+        raise _ZygoteFailed(str(exc)) from exc
 
 
 class _Follow:

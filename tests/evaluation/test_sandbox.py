@@ -219,6 +219,20 @@ def test_a_check_out_of_time_at_once_is_still_killed():
     assert result.status == "timeout" and time.monotonic() - start < 5, result
 
 
+def test_without_pidfds_the_zygote_gives_way_to_fresh_interpreters(monkeypatch, start_path):
+    if start_path == "fresh":
+        pytest.skip("about the zygote")
+    run_check("pass")
+    monkeypatch.setattr(sandbox_zygote, "_broken", False)
+
+    def no_pidfd(pid):
+        raise OSError(38, "Function not implemented")
+
+    monkeypatch.setattr(sandbox.os, "pidfd_open", no_pidfd)
+    _assert_verdicts()
+    assert sandbox_zygote._broken
+
+
 def test_a_zygote_that_cannot_start_checks_costs_no_isolation(monkeypatch, start_path):
     if start_path == "fresh":
         pytest.skip("about the zygote")
