@@ -39,6 +39,7 @@ log = logging.getLogger("gsil_bench.evaluation.sandbox")
 # unshare(1) flags -> clone(2) flags; --fork, --kill-child and --mount-proc are behaviours.
 CLONE = {"--net": 0x40000000, "--pid": 0x20000000, "--mount": 0x00020000, "--ipc": 0x08000000}
 KNOWN = {*CLONE, "--fork", "--kill-child", "--mount-proc"}
+REPLY_TIMEOUT_S = 30.0  # a fork, or the reap of a check already killed, takes milliseconds
 FIRST_FREE_FD = 7  # the check's descriptors are 0-6 (see sandbox._run_as)
 
 ZYGOTE = r"""
@@ -164,6 +165,7 @@ class Zygote:
         finally:
             theirs.close()
         self._sock = ours
+        self._sock.settimeout(REPLY_TIMEOUT_S)  # a stuck zygote fails (fresh interpreters)
         self._sock.send(runner_code)
 
     @property
