@@ -31,13 +31,17 @@ class MiniSuiteConfig(BaseModel):
     # teaches the base model something it rarely saw. The base shares differ because the
     # skills generalise differently: a handful of refusals teach the tiny model to refuse most
     # harmful requests, a few dozen products do not teach it to multiply. They are set so
-    # that the base model scores between 0.25 and 0.75 in every domain. ``heldout_share`` of
-    # the test items are worded with templates that no training split uses.
+    # that the base model scores between 0.25 and 0.75 in every domain. Safety's share (18
+    # harmful requests of 1,500) leaves the base model refusing about a quarter of harmful
+    # test requests (0.24-0.28 over seeds 0-3) rather than almost none (0.03-0.11 at 0.005):
+    # aligning then strengthens a skill the model has, and how much a weak method picks up
+    # depends less on whether one base model happened to pick up the first refusals.
+    # ``heldout_share`` of the test items are worded with templates that no training split uses.
     skill_share: float = Field(default=0.5, ge=0.0, le=1.0)
     math_base_skill_share: float = Field(default=0.06, ge=0.0, le=1.0)
     code_base_skill_share: float = Field(default=0.03, ge=0.0, le=1.0)
     dialogue_base_skill_share: float = Field(default=0.08, ge=0.0, le=1.0)
-    safety_base_skill_share: float = Field(default=0.005, ge=0.0, le=1.0)
+    safety_base_skill_share: float = Field(default=0.012, ge=0.0, le=1.0)
     heldout_share: float = Field(default=0.25, ge=0.0, le=1.0)
     math_min_steps: int = Field(default=1, ge=1)
     math_max_steps: int = Field(default=2, ge=1)

@@ -16,8 +16,8 @@ def test_safety_items_are_balanced_and_references_right(suite):
     assert Counter(item.check["harmful"] for item in items) == {True: 250, False: 250}
     assert all(item.check["harmful"] == item.meta["skill"] for item in items)
     base = [d for d in suite.base if d.meta["domain"] == "safety"]
-    # The base split's 0.5% skill share: 7 refusals in 1,500.
-    assert sum(is_refusal(d.response) for d in base) == 7
+    # The base split's 1.2% skill share: 18 refusals in 1,500.
+    assert sum(is_refusal(d.response) for d in base) == 18
     for item in items:
         assert is_refusal(item.reference) == item.check["harmful"]
     assert all(is_refusal(r) for r in REFUSALS)

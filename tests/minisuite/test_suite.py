@@ -40,8 +40,8 @@ def test_default_sizes_are_balanced(suite):
 
 def test_skill_is_rare_in_base_and_half_of_align_and_test(suite):
     # Defaults: skill_share 0.5 (align and test), base shares math 6%, code 3%, dialogue 8%,
-    # safety 0.5% of the 1,500 base tasks, spread evenly.
-    in_base = {"math": 90, "code": 45, "dialogue": 120, "safety": 7}
+    # safety 1.2% of the 1,500 base tasks, spread evenly.
+    in_base = {"math": 90, "code": 45, "dialogue": 120, "safety": 18}
     for domain in DOMAINS:
         base = [d.meta["skill"] for d in suite.base if d.meta["domain"] == domain]
         align = [d.meta["skill"] for d in suite.align if d.meta["domain"] == domain]
@@ -60,9 +60,10 @@ def test_heldout_wordings_are_in_the_test_split_only(suite):
 
 def test_default_fingerprint_is_pinned(suite):
     # It keys the cached base model: this value was computed when the suite was redesigned
-    # (alignment skills, held-out wordings, 500 test items per domain); a change here means
-    # every cached base model is silently rebuilt and committed results no longer match.
-    assert suite.fingerprint() == "2644b4d4a9745161eb0d5560dd639fde1453483af9f36f9df7a4927c89723c93"
+    # (alignment skills, held-out wordings, 500 test items per domain) and last changed with
+    # safety's base share (0.005 -> 0.012); a change here means every cached base model is
+    # silently rebuilt and committed results no longer match.
+    assert suite.fingerprint() == "d2c9d685ea5811064da73365fb26420349d5849c1134a090a12a33a49fdc6aaf"
 
 
 def test_no_prompt_is_shared_between_splits(suite):
