@@ -149,18 +149,16 @@ def _assert_verdicts() -> None:
         assert text in result.detail, (program, result)
 
 
+@pytest.mark.parametrize("start_path", ["fresh"], indirect=True)  # the zygote holds the runner
 def test_the_runner_arrives_precompiled_when_the_pipe_holds_it(monkeypatch, start_path):
-    if start_path == "zygote":
-        pytest.skip("the zygote holds the runner: no interpreter is started per check")
     run_check("pass")  # the isolation probe runs outside the spy
     calls = _argv_spy(monkeypatch)
     _assert_verdicts()
     assert calls and all(argv[-2:] == ["-c", sandbox._BOOT] for argv in calls)
 
 
+@pytest.mark.parametrize("start_path", ["fresh"], indirect=True)  # the zygote holds the runner
 def test_a_pipe_too_small_for_the_compiled_runner_falls_back_to_its_source(monkeypatch, start_path):
-    if start_path == "zygote":
-        pytest.skip("the zygote holds the runner: no interpreter is started per check")
     run_check("pass")
     # Larger than any pipe (a one-page pipe is what a user past fs.pipe-user-pages-soft gets).
     monkeypatch.setattr(sandbox, "_RUNNER_CODE", b"\0" * (8 << 20))
@@ -191,9 +189,8 @@ def test_both_ways_give_the_program_the_same_interpreter(monkeypatch):
     assert "['-c'] ['HOME', 'LANG', 'PATH', 'TMPDIR'] 1 1" in seen, seen
 
 
+@pytest.mark.parametrize("start_path", ["zygote"], indirect=True)
 def test_a_dead_zygote_means_fresh_interpreters_with_the_same_verdicts(monkeypatch, start_path):
-    if start_path == "fresh":
-        pytest.skip("about the zygote")
     monkeypatch.setattr(sandbox_zygote, "_zygote", None)
     monkeypatch.setattr(sandbox_zygote, "_broken", False)
     assert run_check("pass").passed
@@ -219,9 +216,8 @@ def test_a_check_out_of_time_at_once_is_still_killed():
     assert result.status == "timeout" and time.monotonic() - start < 5, result
 
 
+@pytest.mark.parametrize("start_path", ["zygote"], indirect=True)
 def test_without_pidfds_the_zygote_gives_way_to_fresh_interpreters(monkeypatch, start_path):
-    if start_path == "fresh":
-        pytest.skip("about the zygote")
     run_check("pass")
     monkeypatch.setattr(sandbox_zygote, "_broken", False)
 
@@ -233,9 +229,8 @@ def test_without_pidfds_the_zygote_gives_way_to_fresh_interpreters(monkeypatch, 
     assert sandbox_zygote._broken
 
 
+@pytest.mark.parametrize("start_path", ["zygote"], indirect=True)
 def test_a_zygote_that_cannot_start_checks_costs_no_isolation(monkeypatch, start_path):
-    if start_path == "fresh":
-        pytest.skip("about the zygote")
     expected = sandbox._isolation()
     monkeypatch.setattr(sandbox, "_chosen", None)
     monkeypatch.setattr(sandbox_zygote, "_zygote", None)
@@ -247,9 +242,8 @@ def test_a_zygote_that_cannot_start_checks_costs_no_isolation(monkeypatch, start
     _assert_verdicts()
 
 
+@pytest.mark.parametrize("start_path", ["zygote"], indirect=True)
 def test_the_zygote_holds_none_of_the_callers_environment(monkeypatch, start_path):
-    if start_path == "fresh":
-        pytest.skip("about the zygote")
     secret = "gsil-secret-" + secrets.token_hex(8)
     monkeypatch.setenv("GSIL_TEST_SECRET", secret)
     zygote = sandbox_zygote.Zygote(sandbox._RUNNER_LIB)
