@@ -270,6 +270,7 @@ def _run_as(
     control_r, control_w = os.pipe()  # the supervisor's demotions, to us
     pause_r, pause_w = os.pipe()  # our b"S"top / b"C"ontinue, to the supervisor
     os.set_blocking(pause_w, False)
+    pipe_ends = (verdict_w, control_w, pause_r)
     pipes = {"fd": verdict_w, "control_fd": control_w, "pause_fd": pause_r}
     how = sandbox_zygote.usable_prefix(iso.prefix)
     zygote = sandbox_zygote.get(_RUNNER_LIB) if how is not None else None
@@ -278,42 +279,9 @@ def _run_as(
     config = _config(nonce, pipes, scratch, iso, uid, cgroup, timeout_s, memory_mb)
     if zygote is not None and cgroup is not None:
         config["cgroup_fd"] = _AT["cgroup_fd"]
-    # The config (with the nonce) travels on stdin, never on argv, which /proc shows to anyone.
-    # Both are written before the runner starts: only if the pipe holds them (a user past
-    # fs.pipe-user-pages-soft gets one-page pipes), else the config alone and the runner's source.
-    payload = marshal.dumps(config)
-    boot = ["-c", RUNNER]
-    if zygote is not None:
-        pass  # the zygote has the runner already
-    elif fcntl.fcntl(config_w, fcntl.F_GETPIPE_SZ) >= len(_RUNNER_CODE) + len(payload):
-        payload, boot = _RUNNER_CODE + payload, ["-c", _BOOT]
-    while payload:
-        payload = payload[os.write(config_w, payload) :]
-    os.close(config_w)
-    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": scratch, "TMPDIR": scratch}
-    env["LANG"] = "C.UTF-8"
-    fds: tuple[int, ...] = (verdict_w, control_w, pause_r) if iso.supervised else (verdict_w,)
-    fds += () if cgroup is None else (cgroup.procs_fd,)
-    proc: subprocess.Popen[bytes] | _Launched
+    boot = _send_config(config_w, config, with_runner=zygote is None)
     try:
-        if zygote is not None and how is not None:
-            at = [(config_r, 0), (out_w, 1), (out_w, 2), (verdict_w, _AT["fd"])]
-            if iso.supervised:
-                at += [(control_w, _AT["control_fd"]), (pause_r, _AT["pause_fd"])]
-            if cgroup is not None:
-                at.append((cgroup.procs_fd, _AT["cgroup_fd"]))
-            proc = _launch(zygote, how, at, env, scratch)
-        else:
-            proc = subprocess.Popen(
-                [*iso.prefix, sys.executable, "-I", "-S", *boot],
-                stdin=config_r,
-                stdout=out_w,
-                stderr=out_w,
-                pass_fds=fds,
-                process_group=0,  # in the caller's session and autogroup: see DEMOTION
-                env=env,
-                cwd=scratch,
-            )
+        proc = _start(iso, zygote, how, boot, cgroup, scratch, config_r, out_w, pipe_ends)
     except _ZygoteFailed as exc:  # from now on fresh interpreters; this check too
         sandbox_zygote.give_up(exc.__cause__ or exc)
         for fd in (verdict_r, out_r, control_r, pause_w):
@@ -343,14 +311,78 @@ def _run_as(
             os.close(fd)
     cpu = _reap(proc)
     result = _judge(verdict, nonce, output, timed_out, proc.returncode, cpu, timeout_s, start)
+    return _memory_verdict(result, cgroup, memory_mb)
+
+
+def _send_config(config_w: int, config: dict[str, Any], *, with_runner: bool) -> list[str]:
+    """Write a check's config to its runner's stdin and close it; the interpreter arguments
+    that start the runner. The config (with the nonce) travels on stdin, never on argv, which
+    /proc shows to anyone. ``with_runner`` (a fresh interpreter): the compiled runner goes ahead
+    of the config when the pipe holds both, so that both are written before the runner starts
+    (a user past fs.pipe-user-pages-soft gets one-page pipes: then the config alone and the
+    runner's source on the command line). A zygote's child has the runner already."""
+    payload = marshal.dumps(config)
+    boot = ["-c", RUNNER]
+    fits = fcntl.fcntl(config_w, fcntl.F_GETPIPE_SZ) >= len(_RUNNER_CODE) + len(payload)
+    if with_runner and fits:
+        payload, boot = _RUNNER_CODE + payload, ["-c", _BOOT]
+    while payload:
+        payload = payload[os.write(config_w, payload) :]
+    os.close(config_w)
+    return boot
+
+
+def _start(
+    iso: Isolation,
+    zygote: sandbox_zygote.Zygote | None,
+    how: tuple[int, bool, bool] | None,
+    boot: list[str],
+    cgroup: CheckCgroup | None,
+    scratch: str,
+    config_r: int,
+    out_w: int,
+    pipe_ends: tuple[int, int, int],
+) -> subprocess.Popen[bytes] | _Launched:
+    """Start a check's runner: forked by the zygote (``zygote`` and ``how`` given), else a fresh
+    interpreter under ``iso.prefix``. ``pipe_ends``: our ends of the verdict, control and pause
+    pipes that the runner gets (the last two only when supervised). Raises ``_ZygoteFailed``
+    or ``OSError``."""
+    verdict_w, control_w, pause_r = pipe_ends
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": scratch, "TMPDIR": scratch}
+    env["LANG"] = "C.UTF-8"
+    if zygote is not None and how is not None:
+        at = [(config_r, 0), (out_w, 1), (out_w, 2), (verdict_w, _AT["fd"])]
+        if iso.supervised:
+            at += [(control_w, _AT["control_fd"]), (pause_r, _AT["pause_fd"])]
+        if cgroup is not None:
+            at.append((cgroup.procs_fd, _AT["cgroup_fd"]))
+        return _launch(zygote, how, at, env, scratch)
+    fds: tuple[int, ...] = (verdict_w, control_w, pause_r) if iso.supervised else (verdict_w,)
+    fds += () if cgroup is None else (cgroup.procs_fd,)
+    return subprocess.Popen(
+        [*iso.prefix, sys.executable, "-I", "-S", *boot],
+        stdin=config_r,
+        stdout=out_w,
+        stderr=out_w,
+        pass_fds=fds,
+        process_group=0,  # in the caller's session and autogroup: see DEMOTION
+        env=env,
+        cwd=scratch,
+    )
+
+
+def _memory_verdict(result: CheckResult, cgroup: CheckCgroup | None, memory_mb: int) -> CheckResult:
+    """``result``, or where the check's cgroup killed processes for memory and the program did
+    not finish, a MemoryError verdict that says so."""
     unfinished = result.status == "failed" and result.detail.startswith(_UNFINISHED)
-    if cgroup is not None and unfinished:
-        kills = cgroup.oom_kills()
-        if kills:
-            detail = f"MemoryError: the check's processes together held more than {memory_mb} MB"
-            detail += f" (memory limit; the cgroup killed {kills} process(es))"
-            return CheckResult(False, "failed", detail, result.seconds, result.output)
-    return result
+    if cgroup is None or not unfinished:
+        return result
+    kills = cgroup.oom_kills()
+    if not kills:
+        return result
+    detail = f"MemoryError: the check's processes together held more than {memory_mb} MB"
+    detail += f" (memory limit; the cgroup killed {kills} process(es))"
+    return CheckResult(False, "failed", detail, result.seconds, result.output)
 
 
 def _config(
