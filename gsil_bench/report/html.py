@@ -40,12 +40,14 @@ from gsil_bench.report.markdown import (
 )
 from gsil_bench.report.paper import PublishedNumber
 from gsil_bench.report.render import (
+    INSTRUMENT_HEADERS,
     INSTRUMENT_NOTE,
     ITEM_TEST_NOTE,
     PUBLISHED_TITLE,
     RUN_TEST_NOTE,
     STAR,
     format_number,
+    instrument_cells,
     is_significant,
     row_marks,
 )
@@ -181,14 +183,11 @@ def _comparison_section(table: Table) -> str:
 
 
 def _instrument_section(table: Table) -> str:
-    names = ["benchmark metric", "seeds", "items", "signal", "noise", "SNR", "MDE", "test", ""]
+    names = ["benchmark metric", *INSTRUMENT_HEADERS, "test", ""]
     rows = []
     for column in table.columns:
         instrument = table.instruments[column]
-        items = "—" if instrument.items is None else str(instrument.items)
-        numbers = [str(instrument.seeds), items]
-        numbers += [format_number(instrument.signal), format_number(instrument.noise)]
-        numbers += [format_number(instrument.snr, 2), format_number(instrument.mde)]
+        numbers = instrument_cells(instrument)
         verdict = "does not separate" if instrument.separates is False else ""
         cells = [_td(column.header), *[_td(n, "num") for n in numbers]]
         rows.append(_tr([*cells, _td(instrument.test), _td(verdict)]))

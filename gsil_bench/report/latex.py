@@ -7,14 +7,15 @@ import math
 
 from gsil_bench.report.paper import PublishedNumber
 from gsil_bench.report.render import (
+    INSTRUMENT_HEADERS,
     INSTRUMENT_NOTE,
     PUBLISHED_TITLE,
     RUN_TEST_NOTE,
     SIGNIFICANCE,
     does_not_separate,
-    format_number,
     format_p,
     format_published,
+    instrument_cells,
     is_significant,
     row_marks,
 )
@@ -112,18 +113,14 @@ def _latex_instrument(study: Study, table: Table) -> list[str]:
         "\\begin{table}[t]",
         "\\centering",
         "\\small",
-        "\\begin{tabular}{lrrrrrrl}",
+        "\\begin{tabular}{l" + "r" * len(INSTRUMENT_HEADERS) + "l}",
         "\\toprule",
-        "Benchmark metric & Seeds & Items & Signal & Noise & SNR & MDE & Test \\\\",
+        " & ".join(["Benchmark metric", *INSTRUMENT_HEADERS, "test"]) + " \\\\",
         "\\midrule",
     ]
     for column in table.columns:
         instrument = table.instruments[column]
-        items = "--" if instrument.items is None else str(instrument.items)
-        cells = [column.header, str(instrument.seeds), items]
-        cells += [format_number(instrument.signal), format_number(instrument.noise)]
-        cells += [format_number(instrument.snr, 2), format_number(instrument.mde)]
-        cells.append(instrument.test)
+        cells = [column.header, *instrument_cells(instrument, empty="--"), instrument.test]
         lines.append(" & ".join(tex_escape(cell) for cell in cells) + " \\\\")
     caption = f"The instrument of study {study.name}: {INSTRUMENT_NOTE}."
     flat = does_not_separate(table)

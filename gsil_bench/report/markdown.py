@@ -16,6 +16,7 @@ from gsil_bench.report.iterations import (
 from gsil_bench.report.paper import PublishedNumber
 from gsil_bench.report.render import (
     DAGGER,
+    INSTRUMENT_HEADERS,
     INSTRUMENT_NOTE,
     ITEM_TEST_NOTE,
     PUBLISHED_TITLE,
@@ -26,6 +27,7 @@ from gsil_bench.report.render import (
     format_number,
     format_p,
     format_published,
+    instrument_cells,
     is_significant,
     row_marks,
 )
@@ -198,15 +200,12 @@ def _markdown_iterations(tables: list[IterationTable]) -> list[str]:
 
 
 def _markdown_instrument(table: Table) -> list[str]:
-    header = ["benchmark metric", "seeds", "items", "signal", "noise", "SNR", "MDE", "test", ""]
-    lines = [_md_row(header), "|---|" + "---:|" * 6 + "---|---|"]
+    header = ["benchmark metric", *INSTRUMENT_HEADERS, "test", ""]
+    lines = [_md_row(header), "|---|" + "---:|" * len(INSTRUMENT_HEADERS) + "---|---|"]
     for column in table.columns:
         instrument = table.instruments[column]
         verdict = "does not separate" if instrument.separates is False else ""
-        items = "—" if instrument.items is None else str(instrument.items)
-        cells = [column.header, str(instrument.seeds), items]
-        cells += [format_number(instrument.signal), format_number(instrument.noise)]
-        cells += [format_number(instrument.snr, 2), format_number(instrument.mde)]
+        cells = [column.header, *instrument_cells(instrument)]
         lines.append(_md_row([*cells, instrument.test, verdict]))
     return lines + ["", sentence(INSTRUMENT_NOTE)]
 

@@ -21,6 +21,11 @@ Miller 2024 (*Adding Error Bars to Evals*, arXiv 2411.00640, section 5 on power)
   compared); unpaired, ``sd_diff = sqrt(2) · noise`` and 2n - 2 degrees of freedom. The
   test's item-level variance, when it has one, is added as the test adds it
   (:mod:`gsil_bench.report.runs`), so the MDE is that of the test the table prints.
+- **seeds for the target MDE** (a power analysis for the next study, Miller 2024 section 5):
+  the fewest seeds per method at which the same test, at the same spread, would detect
+  ``TARGET_MDE``; the item-level part does not shrink with seeds, so when it alone puts the
+  MDE above the target no number of seeds reaches it (``floor``: the MDE with unlimited seeds)
+  and more items, not more seeds, are what the benchmark needs.
 """
 
 from __future__ import annotations
@@ -38,6 +43,22 @@ from gsil_bench.report.runs import PAIRED_T, WELCH_T, ItemVariance, combined_err
 ALPHA = 0.05
 POWER = 0.8
 SEPARATES_AT = 1.0  # SNR below this: "does not separate"
+TARGET_MDE = 0.05  # the difference a study should be able to see (issue 9), planned for
+MAX_PLANNED_SEEDS = 64  # a plan past this many seeds is reported as "more than"
+
+
+@dataclass(frozen=True)
+class SeedPlan:
+    """Seeds per method that the study's test needs for an MDE of at most ``target``.
+
+    ``seeds`` is None when no count up to ``MAX_PLANNED_SEEDS`` is enough; ``floor`` is the
+    MDE with unlimited seeds (the item-level part alone; 0 without one): above the target,
+    only more items help.
+    """
+
+    target: float
+    seeds: int | None
+    floor: float
 
 
 @dataclass(frozen=True)
@@ -53,6 +74,7 @@ class Instrument:
     items: int | None
     test: str  # "paired t" (pairs by seed) or "Welch t" (unpaired), what the MDE assumes
     sd_diff: float | None = None
+    plan: SeedPlan | None = None  # seeds that would bring the MDE to TARGET_MDE
 
     @property
     def separates(self) -> bool | None:
@@ -107,6 +129,30 @@ def minimum_detectable_difference(
     return detectable_noncentrality(float(df), alpha, power) * float(error)
 
 
+def plan_seeds(
+    sd_diff: float,
+    *,
+    paired: bool = True,
+    items: ItemVariance | None = None,
+    target: float = TARGET_MDE,
+    most: int = MAX_PLANNED_SEEDS,
+) -> SeedPlan:
+    """The fewest seeds (2 to ``most``) whose MDE at this ``sd_diff`` and item variance is at
+    most ``target``. The MDE falls as seeds are added (the run part shrinks as 1/n and the
+    degrees of freedom grow), so the first count that meets the target is the answer."""
+    floor = 0.0
+    if items is not None and items.variance > 0:
+        floor = detectable_noncentrality(items.df) * math.sqrt(items.variance)
+    seeds = None
+    if floor <= target:
+        for n in range(2, most + 1):
+            mde = minimum_detectable_difference(sd_diff, n, paired=paired, items=items)
+            if mde is None or mde <= target:
+                seeds = n
+                break
+    return SeedPlan(target, seeds, floor)
+
+
 def pooled_sd(groups: Sequence[Sequence[float]]) -> float | None:
     """``sqrt(sum((n_i - 1) s_i^2) / sum(n_i - 1))`` over groups of at least 2 values."""
     usable = [np.asarray(g, dtype=float) for g in groups if len(g) >= 2]
@@ -144,10 +190,12 @@ def measure_instrument(
     else:
         sd_diff = None if noise is None else math.sqrt(2.0) * noise
         test, paired = WELCH_T, False
-    mde = None
+    mde = plan = None
     if sd_diff is not None:
         mde = minimum_detectable_difference(sd_diff, seeds, paired=paired, items=item_variance)
-    return Instrument(signal, noise, snr, mde, seeds, items, test, sd_diff)
+        if mde is not None:
+            plan = plan_seeds(sd_diff, paired=paired, items=item_variance)
+    return Instrument(signal, noise, snr, mde, seeds, items, test, sd_diff, plan)
 
 
 def _pooled_from_sds(paired: Sequence[tuple[float, int]]) -> float | None:

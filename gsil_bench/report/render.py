@@ -10,7 +10,7 @@ import io
 import math
 from typing import Any
 
-from gsil_bench.report.power import Instrument
+from gsil_bench.report.power import MAX_PLANNED_SEEDS, TARGET_MDE, Instrument, SeedPlan
 from gsil_bench.report.rows import Cell, Row
 from gsil_bench.report.table import Table
 
@@ -32,8 +32,21 @@ INSTRUMENT_NOTE = (
     "signal: standard deviation of the means of the methods that ran every seed; noise: "
     "standard deviation of a method's score across seeds, pooled over methods; SNR = "
     "signal / noise, below 1 the benchmark does not separate the methods; MDE: the smallest "
-    "true difference the study's test detects with 80% power at alpha 0.05 (noncentral t)"
+    "true difference the study's test detects with 80% power at alpha 0.05 (noncentral t); "
+    f"seeds for MDE {TARGET_MDE:g}: the seeds per method at which the same test at the same "
+    'spread would detect that difference (a plan for the next study; "items": the '
+    "item-level variance alone keeps the MDE above it, so more test items are needed, not "
+    "more seeds)"
 )
+INSTRUMENT_HEADERS = [
+    "seeds",
+    "items",
+    "signal",
+    "noise",
+    "SNR",
+    "MDE",
+    f"seeds for MDE {TARGET_MDE:g}",
+]
 STAT_COLUMNS = ["mean", "ci95_half_width", "n"]
 TEST_COLUMNS = [
     "diff_vs_baseline",
@@ -44,7 +57,7 @@ TEST_COLUMNS = [
     "p_value_items",
     "items",
 ]
-INSTRUMENT_COLUMNS = ["mde", "snr", "separates"]
+INSTRUMENT_COLUMNS = ["mde", "snr", "separates", "seeds_for_mde"]
 
 
 def render_csv(table: Table) -> str:
@@ -139,7 +152,30 @@ def _csv_cell(cell: Cell | None, with_tests: bool) -> list[Any]:
 
 def _csv_instrument(instrument: Instrument | None) -> list[Any]:
     if instrument is None:
-        return ["", "", ""]
+        return ["", "", "", ""]
     separates = instrument.separates
     flag = "" if separates is None else int(separates)
-    return [csv_value(instrument.mde), csv_value(instrument.snr), flag]
+    plan = instrument.plan
+    seeds = "" if plan is None or plan.seeds is None else plan.seeds
+    return [csv_value(instrument.mde), csv_value(instrument.snr), flag, seeds]
+
+
+def instrument_cells(instrument: Instrument, empty: str = "—") -> list[str]:
+    """The numbers of one row of the instrument table, as every format prints them (the
+    headers are ``INSTRUMENT_HEADERS``)."""
+    items = empty if instrument.items is None else str(instrument.items)
+    cells = [str(instrument.seeds), items]
+    cells += [format_number(instrument.signal), format_number(instrument.noise)]
+    cells += [format_number(instrument.snr, 2), format_number(instrument.mde)]
+    return cells + [plan_text(instrument.plan, empty)]
+
+
+def plan_text(plan: SeedPlan | None, empty: str = "—") -> str:
+    """``12``; ``> 64``; ``items (floor 0.061)`` when the item part alone exceeds the target."""
+    if plan is None:
+        return empty
+    if plan.seeds is not None:
+        return str(plan.seeds)
+    if plan.floor > plan.target:
+        return f"items (floor {format_number(plan.floor)})"
+    return f"> {MAX_PLANNED_SEEDS}"

@@ -156,7 +156,13 @@ def test_instrument_by_hand_and_columns_that_do_not_separate(
     cells = [c.strip() for c in line.strip("|").split("|")]
     assert cells[:6] == ["mini/math accuracy", "2", "20", "0.053", "0.056", "0.95"]
     assert cells[6] == f"{expected:.3f}"
-    assert cells[7:] == ["paired t", "does not separate"]
+    # Seeds to reach an MDE of 0.05: none, the 20 items alone (standard error
+    # sqrt(item_var) = 0.041) keep it near (t_0.975,19 + t_0.8,19) · 0.041 = 2.954 · 0.041 =
+    # 0.121 with unlimited seeds.
+    assert cells[7] == "items (floor 0.121)"
+    assert rows["sft"]["mini/math/accuracy:seeds_for_mde"] == ""
+    assert 2.954 * math.sqrt(item_var) == pytest.approx(0.121, abs=0.001)
+    assert cells[8:] == ["paired t", "does not separate"]
 
 
 def test_seeds_that_change_nothing_are_named(tmp_path: Path, kit: SimpleNamespace) -> None:

@@ -21,8 +21,10 @@ import pytest
 from scipy import stats as sps
 
 from gsil_bench.report.power import (
+    TARGET_MDE,
     measure_instrument,
     minimum_detectable_difference,
+    plan_seeds,
     pooled_sd,
 )
 from gsil_bench.report.runs import ItemVariance, paired_t_test
@@ -147,3 +149,32 @@ def test_pooled_sd_and_the_instrument_by_hand() -> None:
     assert flat.separates is False and flat.test == "paired t"
     assert flat.sd_diff == pytest.approx(math.sqrt((0.02**2 + 0.04**2) / 2))
     assert measure_instrument([0.5], [[0.5]], [], seeds=1, items=None).separates is None
+
+
+def test_seed_plan_matches_published_sample_sizes() -> None:
+    """Paired t-test, two-sided alpha 0.05, 80% power (Cohen 1988; G*Power's "means: difference
+    from constant"): an effect of one sd of the differences needs 10 pairs, half an sd 34."""
+    assert plan_seeds(1.0, target=1.0).seeds == 10
+    assert plan_seeds(2.0, target=1.0).seeds == 34
+    assert plan_seeds(1.0, target=1.0).floor == 0.0
+    assert plan_seeds(10.0, target=1.0, most=20).seeds is None  # past the cap: "> 20"
+
+
+def test_seed_plan_says_when_only_items_help() -> None:
+    """An item-level standard error of 0.02 (500 items) alone gives an MDE of about
+    (z_0.975 + z_0.8) · 0.02 = 2.80 · 0.02 = 0.056 with unlimited seeds: above 0.05 no number
+    of seeds reaches the target; at 0.015 (0.042) seeds do."""
+    blocked = plan_seeds(0.01, items=ItemVariance(0.02**2, 499.0), target=0.05)
+    assert blocked.seeds is None
+    assert blocked.floor == pytest.approx(2.80 * 0.02, rel=0.01)
+    reachable = plan_seeds(0.05, items=ItemVariance(0.015**2, 499.0), target=0.05)
+    assert reachable.seeds is not None and reachable.floor < 0.05
+
+
+def test_instrument_carries_the_plan_of_its_own_spread() -> None:
+    """Pairs with sd 0.05 (two methods, 4 seeds each): at the 0.05 target that is an effect of
+    one sd, 10 seeds, as in the published table above; with no spread there is no plan."""
+    seen = measure_instrument([0.5, 0.6], [[0.5, 0.6]] * 2, [(0.05, 4)] * 2, seeds=4, items=None)
+    assert seen.plan is not None and seen.plan.seeds == 10 and seen.plan.target == TARGET_MDE
+    one_seed = measure_instrument([0.5], [[0.5]], [], seeds=1, items=None)
+    assert one_seed.plan is None
