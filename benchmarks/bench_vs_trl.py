@@ -368,13 +368,6 @@ def versions() -> dict[str, str]:
     return found
 
 
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
 def print_size(name: str, result: dict, pairs: int, batch: int) -> None:
     hidden, layers = SIZES[name]
     print(
@@ -431,6 +424,8 @@ def parse() -> argparse.Namespace:
 
 
 def main() -> None:
+    from gsil_bench.io import cpu_model
+
     args = parse()
     if args.child:
         tool, folder, pairs_file = args.child

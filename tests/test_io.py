@@ -6,6 +6,7 @@ import gzip
 import json
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -172,3 +173,20 @@ def test_an_existing_folder_is_local_even_if_it_looks_like_a_hub_name(tmp_path, 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "owner" / "name").mkdir(parents=True)
     assert is_local("owner/name")
+
+
+def test_machine_info_names_the_cpu_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two machines of one kind can be an Intel Xeon and an AMD EPYC, three times apart in
+    speed: a run's record and a study's manifest say which."""
+    import gsil_bench.io as io_module
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC\n")
+    real_path = io_module.Path
+    monkeypatch.setattr(
+        io_module, "Path", lambda p: cpuinfo if p == "/proc/cpuinfo" else real_path(p)
+    )
+    assert io_module.cpu_model() == "AMD EPYC"
+    assert io_module.machine_info()["cpu"] == "AMD EPYC"
+    cpuinfo.write_text("processor\t: 0\n")  # no model name line (some ARM kernels)
+    assert io_module.cpu_model() == (io_module.platform.processor() or "unknown")

@@ -34,6 +34,7 @@ from optuna.trial import TrialState
 from gsil_bench.errors import UserError
 from gsil_bench.io import (
     atomic_write_json,
+    cpu_model,
     file_lock,
     git_commit,
     package_versions,
@@ -264,6 +265,7 @@ def write_study_summary(
             "versions": package_versions(),
             "machine": {
                 "platform": platform.platform(),
+                "cpu": cpu_model(),
                 "cpus": os.cpu_count(),
                 "host": socket.gethostname(),
             },
