@@ -36,7 +36,9 @@ INSTRUMENT_NOTE = (
     f"seeds for MDE {TARGET_MDE:g}: the seeds per method at which the same test at the same "
     'spread would detect that difference (a plan for the next study; "items": the '
     "item-level variance alone keeps the MDE above it, so more test items are needed, not "
-    "more seeds)"
+    "more seeds); a plan from this study's own spread, which each comparison measures on seeds "
+    "- 1 degrees of freedom: at 4 seeds the true spread lies within 0.6x to 2.9x of it (90%), "
+    "so plan with a margin"
 )
 INSTRUMENT_HEADERS = [
     "seeds",
