@@ -248,7 +248,15 @@ def test_the_zygote_holds_none_of_the_callers_environment(monkeypatch, start_pat
     monkeypatch.setenv("GSIL_TEST_SECRET", secret)
     zygote = sandbox_zygote.Zygote(sandbox._RUNNER_LIB)
     try:
-        environ = Path(f"/proc/{zygote._proc.pid}/environ").read_bytes()
+        # Read it once the zygote has started: during its exec the kernel shows an empty
+        # environ (seen once under load, on a slow machine).
+        deadline = time.monotonic() + 10.0
+        environ = b""
+        while not environ and time.monotonic() < deadline and zygote.alive:
+            environ = Path(f"/proc/{zygote._proc.pid}/environ").read_bytes()
+            if not environ:
+                time.sleep(0.05)
+        assert zygote.alive
         assert secret.encode() not in environ
         assert sorted(e.split(b"=")[0] for e in environ.split(b"\0") if e) == [b"LANG", b"PATH"]
         assert os.readlink(f"/proc/{zygote._proc.pid}/cwd") == "/"
